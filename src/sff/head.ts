@@ -1,0 +1,88 @@
+/**
+ * The per-block SFF head (SPEC §2): optional per-sample LayerNorm over (C,H,W)
+ * with a per-channel affine, an auxiliary k×k conv to J channels, and the
+ * goodness g[n,j] = mean over (h,w) of A[n,j,h,w]².
+ */
+import type { GraphBuilder } from '../ir/builder.js';
+import { Rng } from '../util/rng.js';
+
+/** Where the normalisation sits: in the chain (paper), only before the aux head, or nowhere. */
+export type NormPlacement = 'chain' | 'head' | 'none';
+
+export interface HeadParam {
+  name: string;
+  dims: number[];
+  init: Float32Array;
+}
+
+export interface HeadSpec {
+  channels: number;
+  classes: number;
+  kernel: number;
+  norm: NormPlacement;
+  seed: number;
+}
+
+export interface HeadOutputs {
+  /** What the next block receives (Z for 'chain', else Y). */
+  next: string;
+  /** [B, J] goodness matrix. */
+  goodness: string;
+}
+
+export const LAYERNORM_EPS = 1e-5;
+
+/** Default aux kernel: 5 when J ≤ 10, else 3 (SPEC §2). */
+export function defaultAuxKernel(classes: number): number {
+  return classes <= 10 ? 5 : 3;
+}
+
+/** The head's parameters with their initial values (LN: γ=1, β=0; conv: PyTorch's default uniform ±1/√fan_in). */
+export function headParams(spec: HeadSpec, prefix: string): HeadParam[] {
+  const { channels: c, classes: j, kernel: k } = spec;
+  const rng = new Rng(spec.seed);
+  const bound = 1 / Math.sqrt(c * k * k);
+  const out: HeadParam[] = [];
+  if (spec.norm !== 'none') {
+    out.push({ name: `${prefix}.norm.weight`, dims: [c, 1, 1], init: new Float32Array(c).fill(1) });
+    out.push({ name: `${prefix}.norm.bias`, dims: [c, 1, 1], init: new Float32Array(c) });
+  }
+  out.push({ name: `${prefix}.aux.weight`, dims: [j, c, k, k], init: Float32Array.from({ length: j * c * k * k }, () => rng.uniform(-bound, bound)) });
+  out.push({ name: `${prefix}.aux.bias`, dims: [j], init: Float32Array.from({ length: j }, () => rng.uniform(-bound, bound)) });
+  return out;
+}
+
+/** Per-sample normalisation over (C,H,W) with per-channel scale and shift (GroupNorm with one group). */
+export function appendLayerNorm(b: GraphBuilder, y: string, weight: string, bias: string): string {
+  const axes = b.constInt64([1, 2, 3], [3], 'ln_axes');
+  const mean = b.op('ReduceMean', [y, axes], { keepdims: 1 }, 'ln/mean');
+  const centred = b.op('Sub', [y, mean], {}, 'ln/centre');
+  const sq = b.op('Mul', [centred, centred], {}, 'ln/square');
+  const variance = b.op('ReduceMean', [sq, axes], { keepdims: 1 }, 'ln/var');
+  const std = b.op('Sqrt', [b.op('Add', [variance, b.constFloat([LAYERNORM_EPS], [], 'ln_eps')], {}, 'ln/var_eps')], {}, 'ln/std');
+  const z = b.op('Div', [centred, std], {}, 'ln/normalise');
+  return b.op('Add', [b.op('Mul', [z, weight], {}, 'ln/scale'), bias], {}, 'ln/shift');
+}
+
+/**
+ * Appends the head to block output `y`. `param(name)` maps a head parameter
+ * name (from `headParams`) to the graph value holding it.
+ */
+export function appendHead(b: GraphBuilder, y: string, spec: HeadSpec, prefix: string, param: (name: string) => string): HeadOutputs {
+  const z = spec.norm === 'none' ? y : appendLayerNorm(b, y, param(`${prefix}.norm.weight`), param(`${prefix}.norm.bias`));
+  const p = Math.floor(spec.kernel / 2);
+  const q = spec.kernel - 1 - p;
+  const a = b.op('Conv', [z, param(`${prefix}.aux.weight`), param(`${prefix}.aux.bias`)], { kernel_shape: [spec.kernel, spec.kernel], pads: [p, p, q, q] }, 'aux/Conv');
+  const sq = b.op('Mul', [a, a], {}, 'goodness/square');
+  const goodness = b.op('ReduceMean', [sq, b.constInt64([2, 3], [2], 'hw_axes')], { keepdims: 0 }, 'goodness/mean');
+  return { next: spec.norm === 'chain' ? z : y, goodness };
+}
+
+/** SFF loss: mean_n(logsumexp_j g − g[n, y_n]) = softmax cross-entropy with goodness as logits. */
+export function appendGoodnessLoss(b: GraphBuilder, goodness: string, labels: string): string {
+  const logp = b.op('LogSoftmax', [goodness], { axis: 1 }, 'loss/LogSoftmax');
+  const idx = b.op('Unsqueeze', [labels, b.constInt64([1], [1], 'label_axis')], {}, 'loss/labels');
+  const picked = b.op('GatherElements', [logp, idx], { axis: 1 }, 'loss/pick');
+  const nll = b.op('ReduceMean', [picked, b.constInt64([0, 1], [2], 'all_axes')], { keepdims: 0 }, 'loss/mean');
+  return b.op('Neg', [nll], {}, 'loss/Neg');
+}

@@ -1,0 +1,180 @@
+/**
+ * Per-block graphs (SPEC §1–3):
+ * - the train step: block forward (BN on batch statistics) → head → SFF loss →
+ *   gradients (inside the block only) → AdamW, one session.run per minibatch;
+ * - the eval graph: block forward (BN on running statistics) → head;
+ * - the forward pieces reused by the exported model.
+ */
+import { Graph, makeModel, type Model, type Node } from '../ir/graph.js';
+import { GraphBuilder } from '../ir/builder.js';
+import { DataType } from '../onnx/schema.js';
+import { probeShapes } from '../ir/shapes.js';
+import { buildGradients } from '../autodiff/index.js';
+import { appendGoodnessLoss, appendHead, headParams, type HeadParam, type HeadSpec } from '../sff/head.js';
+import { appendAdamW, type AdamWConfig } from '../optim/adamw.js';
+import { appendPack, appendUnpack, ParamLayout } from './params.js';
+import type { TrainBlock } from './block.js';
+
+export const OPSET = 17;
+
+/** Fixed names of the per-block graphs' inputs and outputs. */
+export const IO = {
+  x: 'x',
+  labels: 'labels',
+  params: 'params',
+  m: 'adam_m',
+  v: 'adam_v',
+  step: 'step',
+  lr: 'lr',
+  next: 'next',
+  loss: 'loss',
+  goodness: 'goodness',
+  paramsOut: 'params_out',
+  mOut: 'adam_m_out',
+  vOut: 'adam_v_out',
+  stateOut: (name: string) => `${name}__updated`,
+} as const;
+
+export interface BlockArtifactsSpec {
+  block: TrainBlock;
+  head: HeadSpec;
+  /** Training batch size (train-step graphs have a fixed batch). */
+  batchSize: number;
+  adamw: AdamWConfig;
+  /** PyTorch momentum for BN running statistics (ONNX momentum = 1 − this). */
+  bnMomentum?: number;
+}
+
+/** The parameter layout of a block: its trainables then its head's parameters. */
+export function blockLayout(block: TrainBlock, head: HeadParam[]): ParamLayout {
+  const layout = new ParamLayout();
+  for (const name of block.trainable) layout.add(name, block.constants.get(name)!.dims);
+  for (const p of head) layout.add(p.name, p.dims);
+  return layout;
+}
+
+export function headPrefix(block: TrainBlock): string {
+  return `sff.block${block.index}`;
+}
+
+/**
+ * Copies the block's nodes into `b.graph`, reading `input` for the block input.
+ * BatchNorm nodes are put in training form when `training` (batch statistics;
+ * their updated running statistics become outputs named IO.stateOut(stat)).
+ * Returns the value holding the block output.
+ */
+export function appendBlockNodes(b: GraphBuilder, block: TrainBlock, input: string, training: boolean, bnMomentum = 0.1): string {
+  const rename = (v: string) => (v === block.input ? input : v);
+  for (const n of block.nodes) {
+    const copy: Node = { ...n, inputs: n.inputs.map(rename), outputs: [...n.outputs], attrs: { ...n.attrs } };
+    if (n.opType === 'BatchNormalization') {
+      delete copy.attrs.training_mode;
+      copy.outputs = [n.outputs[0]!];
+      if (training) {
+        copy.attrs.training_mode = { type: 'int', value: 1 };
+        copy.attrs.momentum = { type: 'float', value: 1 - bnMomentum };
+        copy.outputs = [n.outputs[0]!, IO.stateOut(n.inputs[3]!), IO.stateOut(n.inputs[4]!)];
+      }
+    }
+    b.graph.nodes.push(copy);
+  }
+  return block.output === block.input ? input : block.output;
+}
+
+function tensorInput(g: Graph, name: string, elemType: number, shape: (number | string)[]): void {
+  g.inputs.push({ name, type: { kind: 'tensor', elemType, shape } });
+}
+
+function tensorOutput(g: Graph, name: string, elemType = DataType.FLOAT, shape?: (number | string)[]): void {
+  g.outputs.push({ name, type: { kind: 'tensor', elemType, ...(shape ? { shape } : {}) } });
+}
+
+/** Non-trainable constants (shapes, Clip bounds…) stay initializers; trainables and state are inputs. */
+function addConstants(g: Graph, block: TrainBlock): void {
+  const fed = new Set([...block.trainable, ...block.state]);
+  for (const [k, t] of block.constants) if (!fed.has(k)) g.initializers.set(k, t);
+}
+
+export interface BlockGraphs {
+  layout: ParamLayout;
+  head: HeadParam[];
+  train?: Model;
+  eval: Model;
+}
+
+/** The eval graph: x[N,…], params, BN running stats → next, goodness. Dynamic batch. */
+export function buildEvalGraph(block: TrainBlock, head: HeadSpec, layout: ParamLayout): Model {
+  const g = new Graph();
+  g.name = `sff_eval_${block.name}`;
+  tensorInput(g, IO.x, DataType.FLOAT, ['N', ...block.inputShape]);
+  tensorInput(g, IO.params, DataType.FLOAT, [layout.total]);
+  for (const s of block.state) tensorInput(g, s, DataType.FLOAT, block.constants.get(s)!.dims);
+  addConstants(g, block);
+  const b = new GraphBuilder(g, `/sff/block${block.index}`);
+  const values = appendUnpack(b, IO.params, layout);
+  renameUnpacked(g, values);
+  const y = appendBlockNodes(b, block, IO.x, false);
+  const out = appendHead(b, y, head, headPrefix(block), (n) => n);
+  b.node('Identity', [out.next], {}, { outputs: [IO.next], name: 'out/next' });
+  b.node('Identity', [out.goodness], {}, { outputs: [IO.goodness], name: 'out/goodness' });
+  tensorOutput(g, IO.next, DataType.FLOAT, ['N', ...block.outputShape]);
+  tensorOutput(g, IO.goodness, DataType.FLOAT, ['N', head.classes]);
+  g.topoSort();
+  return makeModel(g, OPSET);
+}
+
+/** Makes each unpacked parameter's value carry the parameter's own name, so block nodes read it unchanged. */
+function renameUnpacked(g: Graph, values: Map<string, string>): void {
+  for (const [param, value] of values) {
+    const producer = g.nodes.find((n) => n.outputs[0] === value)!;
+    producer.outputs[0] = param;
+  }
+}
+
+/**
+ * The train step: inputs x[B,…], labels[B], params, adam_m, adam_v, step, lr, BN running stats;
+ * outputs next, loss, goodness, params_out, adam_m_out, adam_v_out, updated running stats.
+ */
+export async function buildTrainStep(spec: BlockArtifactsSpec, layout: ParamLayout): Promise<Model> {
+  const { block, head, batchSize: B } = spec;
+  const g = new Graph();
+  g.name = `sff_train_${block.name}`;
+  tensorInput(g, IO.x, DataType.FLOAT, [B, ...block.inputShape]);
+  tensorInput(g, IO.labels, DataType.INT64, [B]);
+  tensorInput(g, IO.params, DataType.FLOAT, [layout.total]);
+  tensorInput(g, IO.m, DataType.FLOAT, [layout.total]);
+  tensorInput(g, IO.v, DataType.FLOAT, [layout.total]);
+  tensorInput(g, IO.step, DataType.FLOAT, []);
+  tensorInput(g, IO.lr, DataType.FLOAT, []);
+  for (const s of block.state) tensorInput(g, s, DataType.FLOAT, block.constants.get(s)!.dims);
+  addConstants(g, block);
+  const b = new GraphBuilder(g, `/sff/block${block.index}`);
+  renameUnpacked(g, appendUnpack(b, IO.params, layout));
+  const y = appendBlockNodes(b, block, IO.x, true, spec.bnMomentum);
+  const out = appendHead(b, y, head, headPrefix(block), (n) => n);
+  const loss = appendGoodnessLoss(b, out.goodness, IO.labels);
+
+  // Shapes of every forward value at this batch size, for the gradient rules.
+  const forward = makeModel(g, OPSET);
+  const probeGraph = Object.assign(new Graph(), g, { outputs: [{ name: loss }] });
+  probeGraph.topoSort();
+  const shapes = await probeShapes({ ...forward, graph: probeGraph });
+
+  const grads = buildGradients({ graph: g, loss, wrt: layout.entries.map((e) => e.name), shapes, opset: OPSET, prefix: '/grad', block: block.name });
+  const flatGrad = appendPack(new GraphBuilder(g, '/grad'), grads, layout);
+  const ob = new GraphBuilder(g, '/adamw');
+  appendAdamW(ob, { param: IO.params, grad: flatGrad, m: IO.m, v: IO.v, lr: IO.lr, step: IO.step }, spec.adamw, { param: IO.paramsOut, m: IO.mOut, v: IO.vOut });
+  b.node('Identity', [out.next], {}, { outputs: [IO.next], name: 'out/next' });
+  b.node('Identity', [out.goodness], {}, { outputs: [IO.goodness], name: 'out/goodness' });
+  b.node('Identity', [loss], {}, { outputs: [IO.loss], name: 'out/loss' });
+  tensorOutput(g, IO.next, DataType.FLOAT, [B, ...block.outputShape]);
+  tensorOutput(g, IO.loss, DataType.FLOAT, []);
+  tensorOutput(g, IO.goodness, DataType.FLOAT, [B, head.classes]);
+  tensorOutput(g, IO.paramsOut, DataType.FLOAT, [layout.total]);
+  tensorOutput(g, IO.mOut, DataType.FLOAT, [layout.total]);
+  tensorOutput(g, IO.vOut, DataType.FLOAT, [layout.total]);
+  for (const s of block.state) tensorOutput(g, IO.stateOut(s), DataType.FLOAT, block.constants.get(s)!.dims);
+  g.topoSort();
+  return makeModel(g, OPSET);
+}
+

@@ -1,0 +1,440 @@
+/**
+ * The main job: SFF fine-tuning of an ONNX classifier (SPEC §1–4).
+ * model → blocks → per-block train/eval graphs → epochs of local updates →
+ * checkpoints → export → a check that the export reproduces training-time evaluation.
+ */
+import { mkdirSync, existsSync, writeFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import ort from 'onnxruntime-node';
+import { batches, prepareData, type PreparedData } from '../data/index.js';
+import { encodeModel, saveModel, writeFileAtomic } from '../onnx/io.js';
+import { defaultAuxKernel, headParams, type HeadSpec } from '../sff/head.js';
+import { accuracy, combine, ensembleWeights, formatEnsemble, parseEnsemble } from '../sff/ensemble.js';
+import { ADAMW_DEFAULTS } from '../optim/adamw.js';
+import { mixSeed } from '../util/rng.js';
+import { blockLayout, buildEvalGraph, buildTrainStep } from './artifacts.js';
+import { BlockRunner, type BlockState } from './runner.js';
+import { createSession, type RuntimeOptions } from './session.js';
+import { collectGoodness, type SplitGoodness } from './evaluate.js';
+import { appendMetrics, goodnessLoss, peakRssMB, RunningMetrics, type EpochMetrics, type SplitMetrics } from './metrics.js';
+import { EarlyStopping, Plateau, type EarlyStopState, type PlateauState } from './schedule.js';
+import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { accuracySvg } from './curves.js';
+import { formatSeconds, Progress } from './progress.js';
+import { prepareModel, type PreparedModel } from './model.js';
+import { buildExportModel, type ExportBlock } from '../export/exportModel.js';
+import type { FinetuneOptions, RunConfig } from './options.js';
+import type { TrainBlock } from './block.js';
+
+export const CHECKPOINT_FILE = 'checkpoint.sff';
+
+export class NonFiniteLossError extends Error {
+  override name = 'NonFiniteLossError';
+}
+
+interface CheckpointHeader {
+  version: 1;
+  config: RunConfig;
+  epoch: number;
+  blocks: { name: string; step: number; plateau: PlateauState; state: string[] }[];
+  stop: EarlyStopState;
+  history: EpochMetrics[];
+  bestEpoch: number;
+}
+
+export interface FinetuneResult {
+  out: string;
+  modelPath?: string;
+  config: RunConfig;
+  history: EpochMetrics[];
+  best: EpochMetrics | undefined;
+  exportCheck?: { maxAbsDiff: number; accuracy: number; trainingAccuracy: number; scale: number };
+  blocks: { name: string; params: number; headParams: number; frozen: boolean }[];
+  peakRssMB: number;
+  stoppedEarly: boolean;
+}
+
+function defaultLr(pm: PreparedModel): number {
+  return pm.fromScratch ? 1e-3 : 3e-4;
+}
+
+/** Resolves options against the model and data into the run's fixed configuration. */
+function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedData): RunConfig {
+  const size = pm.imageSize;
+  const classes = data.classes;
+  return {
+    model: opts.model,
+    data: opts.data,
+    out: resolve(opts.out ?? join('artifacts', pm.shortName)),
+    epochs: opts.epochs ?? 100,
+    batchSize: opts.batchSize ?? (Math.max(...size) <= 64 ? 128 : 64),
+    lr: opts.lr ?? defaultLr(pm),
+    weightDecay: opts.weightDecay ?? 0,
+    seed: opts.seed ?? 0,
+    ensemble: formatEnsemble(parseEnsemble(opts.ensemble ?? 'all')),
+    norm: !opts.norm || opts.norm === 'auto' ? (pm.fromScratch ? 'chain' : 'none') : opts.norm,
+    auxKernel: opts.auxKernel === undefined || opts.auxKernel === 'auto' ? defaultAuxKernel(classes.length) : opts.auxKernel,
+    blocks: opts.blocks ?? 'auto',
+    freeze: opts.freeze ?? [],
+    normalize: opts.normalize ?? pm.normalize ?? 'imagenet',
+    augment: opts.augment ?? false,
+    ...(opts.subset ? { subset: opts.subset } : {}),
+    ...(opts.testData ? { testData: opts.testData } : {}),
+    imageSize: size,
+    valFraction: opts.valFraction ?? 0.2,
+    lrPatience: opts.lrPatience ?? 10,
+    stopPatience: opts.stopPatience ?? 30,
+    ...(opts.maxStepsPerEpoch ? { maxStepsPerEpoch: opts.maxStepsPerEpoch } : {}),
+    classes,
+  };
+}
+
+function isFrozen(cfg: RunConfig, block: TrainBlock): boolean {
+  return cfg.freeze.some((f) => f === block.name || f === String(block.index));
+}
+
+interface Trainer {
+  block: TrainBlock;
+  head: HeadSpec;
+  runner: BlockRunner;
+  plateau: Plateau;
+  headParamCount: number;
+  seconds: number;
+}
+
+async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptions, log: (s: string) => void): Promise<Trainer[]> {
+  const dir = join(cfg.out, 'blocks');
+  mkdirSync(dir, { recursive: true });
+  const trainers: Trainer[] = [];
+  for (const original of pm.blocks) {
+    const frozen = isFrozen(cfg, original);
+    // A frozen block keeps its weights; only its head learns (no gradient crosses the block).
+    const block: TrainBlock = frozen ? { ...original, trainable: [] } : original;
+    const head: HeadSpec = {
+      channels: block.outputShape[0]!,
+      classes: cfg.classes.length,
+      kernel: cfg.auxKernel,
+      norm: cfg.norm,
+      seed: mixSeed(cfg.seed, block.index, 0x5ff),
+    };
+    const hp = headParams(head, `sff.block${block.index}`);
+    const layout = blockLayout(block, hp);
+    const init = layout.pack((name) => {
+      const h = hp.find((p) => p.name === name);
+      if (h) return h.init;
+      return new Float32Array(block.constants.get(name)!.raw.slice().buffer);
+    });
+    const t0 = performance.now();
+    const train = await buildTrainStep({ block, head, batchSize: cfg.batchSize, adamw: { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay } }, layout);
+    const evalModel = buildEvalGraph(block, head, layout);
+    const trainBytes = encodeModel(train);
+    const evalBytes = encodeModel(evalModel);
+    writeFileAtomic(join(dir, `block${block.index}_${block.name}.train.onnx`), trainBytes);
+    writeFileAtomic(join(dir, `block${block.index}_${block.name}.eval.onnx`), evalBytes);
+    const sessions = { train: await createSession(trainBytes, rt), eval: await createSession(evalBytes, rt) };
+    const stateDims = new Map(block.state.map((s) => [s, block.constants.get(s)!.dims]));
+    const state = new Map(block.state.map((s) => [s, { data: new Float32Array(block.constants.get(s)!.raw.slice().buffer), dims: block.constants.get(s)!.dims }]));
+    const runner = new BlockRunner(block.name, layout, { params: init, state }, sessions, stateDims, cfg.lr);
+    const headParamCount = hp.reduce((a, p) => a + p.init.length, 0);
+    log(
+      `  block ${block.index} ${block.name.padEnd(12)} out ${block.outputShape.join('×').padEnd(12)} params ${String(layout.total - headParamCount).padStart(9)} + head ${headParamCount}` +
+        `${frozen ? ' (frozen)' : ''}  graphs built in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
+    );
+    trainers.push({ block, head, runner, plateau: Plateau.start(cfg.lr, cfg.lrPatience), headParamCount, seconds: 0 });
+  }
+  return trainers;
+}
+
+function splitMetrics(sg: SplitGoodness, J: number): SplitMetrics {
+  return {
+    loss: sg.goodness.map((g) => goodnessLoss(g, sg.labels, J)),
+    acc: sg.goodness.map((g) => accuracy(g, sg.labels, J)),
+    layers: {},
+  };
+}
+
+function snapshotAll(trainers: Trainer[]): BlockState[] {
+  return trainers.map((t) => t.runner.snapshot());
+}
+
+function saveCheckpoint(cfg: RunConfig, trainers: Trainer[], epoch: number, stop: EarlyStopping, history: EpochMetrics[], best: { epoch: number; states: BlockState[] }): void {
+  const arrays: Record<string, Float32Array> = {};
+  const header: CheckpointHeader = {
+    version: 1,
+    config: cfg,
+    epoch,
+    blocks: trainers.map((t, k) => {
+      const s = t.runner.snapshot();
+      arrays[`b${k}.params`] = s.params;
+      arrays[`b${k}.m`] = s.m;
+      arrays[`b${k}.v`] = s.v;
+      for (const [name, d] of Object.entries(s.state)) arrays[`b${k}.state.${name}`] = d;
+      const bs = best.states[k]!;
+      arrays[`b${k}.best.params`] = bs.params;
+      for (const [name, d] of Object.entries(bs.state)) arrays[`b${k}.best.state.${name}`] = d;
+      return { name: t.block.name, step: s.step, plateau: { ...t.plateau.state }, state: Object.keys(s.state) };
+    }),
+    stop: { ...stop.state },
+    history,
+    bestEpoch: best.epoch,
+  };
+  writeCheckpoint(join(cfg.out, CHECKPOINT_FILE), { header, arrays });
+}
+
+function ensembleReport(sg: SplitGoodness, J: number, cfgRule: string): { layers: Record<string, number>; weights: number[]; acc: number } {
+  const K = sg.goodness.length;
+  const rules = new Set(['all', 'weighted', cfgRule, ...(K > 4 ? ['last:4'] : [])]);
+  const layers: Record<string, number> = {};
+  let chosen: number[] = [];
+  for (const rule of rules) {
+    const w = ensembleWeights(parseEnsemble(rule), sg.goodness, sg.labels, J);
+    layers[rule] = accuracy(combine(sg.goodness, w), sg.labels, J);
+    if (rule === cfgRule) chosen = w;
+  }
+  return { layers, weights: chosen, acc: layers[cfgRule]! };
+}
+
+function pct(x: number): string {
+  return `${(x * 100).toFixed(1)}%`;
+}
+
+export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
+  const emit = opts.onEvent ?? (() => {});
+  const log = (message: string) => {
+    if (!opts.quiet) console.log(message);
+    emit({ type: 'log', message });
+  };
+  const resumed = opts.resume ? readCheckpoint<CheckpointHeader>(join(opts.resume, CHECKPOINT_FILE)) : undefined;
+  const prior = resumed?.header.config;
+  // A resumed run keeps its configuration; only the number of epochs may be raised.
+  const o: FinetuneOptions = prior ? { ...opts, ...prior, imageSize: prior.imageSize[0], epochs: opts.epochs ?? prior.epochs } : opts;
+  const rt: RuntimeOptions = { device: opts.device, threads: opts.threads, memArena: opts.memArena };
+
+  const pm = await prepareModel(o.model, { blocks: o.blocks ?? 'auto', imageSize: o.imageSize ?? prior?.imageSize[0] });
+  log(`model  ${pm.description}`);
+  const data = await prepareData({
+    path: o.data,
+    imageSize: pm.imageSize,
+    channels: pm.inputShape[0]!,
+    normalize: o.normalize ?? pm.normalize ?? 'imagenet',
+    seed: o.seed ?? 0,
+    valFraction: o.valFraction ?? 0.2,
+    ...(o.subset ? { subset: o.subset } : {}),
+    ...(o.testData ? { testPath: o.testData } : {}),
+    ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
+    ...(prior ? { expectClasses: prior.classes } : {}),
+  });
+  log(`data   ${data.source}: ${data.train.count} train / ${data.val.count} val${data.test ? ` / ${data.test.count} test` : ''}, ${data.classes.length} classes${data.skipped.length ? `, ${data.skipped.length} unreadable images skipped` : ''}`);
+  for (const s of data.skipped.slice(0, 5)) log(`       skipped ${s.path}: ${s.reason}`);
+  const cfg = prior ?? resolveConfig(o, pm, data);
+  if (prior) cfg.epochs = o.epochs ?? prior.epochs;
+  if (data.train.count < cfg.batchSize)
+    throw new Error(`the training split has ${data.train.count} images, fewer than one batch of ${cfg.batchSize}: lower --batch-size`);
+  mkdirSync(cfg.out, { recursive: true });
+  const J = cfg.classes.length;
+  log(`run    ${cfg.out}  (norm ${cfg.norm}, aux ${cfg.auxKernel}×${cfg.auxKernel}, lr ${cfg.lr}, batch ${cfg.batchSize}, ensemble ${cfg.ensemble}, seed ${cfg.seed})`);
+
+  const trainers = await buildTrainers(pm, cfg, rt, log);
+  const stop = new EarlyStopping(undefined, cfg.stopPatience);
+  let history: EpochMetrics[] = [];
+  let startEpoch = 0;
+  let best = { epoch: -1, states: snapshotAll(trainers) };
+  const metricsPath = join(cfg.out, 'metrics.jsonl');
+  if (resumed) {
+    const h = resumed.header;
+    trainers.forEach((t, k) => {
+      const hb = h.blocks[k]!;
+      const state: Record<string, Float32Array> = {};
+      const bestState: Record<string, Float32Array> = {};
+      for (const s of hb.state) {
+        state[s] = resumed.arrays[`b${k}.state.${s}`]!;
+        bestState[s] = resumed.arrays[`b${k}.best.state.${s}`]!;
+      }
+      t.runner.restore({ params: resumed.arrays[`b${k}.params`]!, m: resumed.arrays[`b${k}.m`]!, v: resumed.arrays[`b${k}.v`]!, state, step: hb.step });
+      t.plateau.state = { ...hb.plateau };
+      t.runner.lr = hb.plateau.lr;
+      best.states[k] = { params: resumed.arrays[`b${k}.best.params`]!, m: new Float32Array(0), v: new Float32Array(0), state: bestState, step: hb.step };
+    });
+    stop.state = { ...h.stop };
+    history = h.history;
+    best.epoch = h.bestEpoch;
+    startEpoch = h.epoch + 1;
+    // Drop metric lines of epochs after the checkpoint (a run killed mid-epoch may have written none, but be exact).
+    writeFileSync(metricsPath, history.map((m) => JSON.stringify(m) + '\n').join(''));
+    log(`resume from epoch ${h.epoch + 1} (checkpoint in ${cfg.out})`);
+  } else if (existsSync(metricsPath)) rmSync(metricsPath);
+
+  const mean = data.preprocess.mean;
+  const std = data.preprocess.std;
+  const dims = [data.train.channels, data.train.height, data.train.width];
+  const perSample = dims[0]! * dims[1]! * dims[2]!;
+  const fullSteps = Math.floor(data.train.count / cfg.batchSize);
+  const steps = Math.min(fullSteps, cfg.maxStepsPerEpoch ?? Infinity);
+  const progress = new Progress();
+  let stoppedEarly = false;
+
+  for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
+    const t0 = performance.now();
+    const running = new RunningMetrics(trainers.length, J, cfg.batchSize);
+    trainers.forEach((t) => (t.seconds = 0));
+    progress.begin();
+    let step = 0;
+    const it = batches(data.train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment, dropLast: true, mean, std });
+    for await (const batch of it) {
+      if (step >= steps) break;
+      const labels = new ort.Tensor('int64', batch.y.subarray(0, batch.n), [batch.n]);
+      const labelNums = Array.from(batch.y.subarray(0, batch.n), Number);
+      let x: ort.Tensor = new ort.Tensor('float32', batch.x.subarray(0, batch.n * perSample), [batch.n, ...dims]);
+      const losses: number[] = [];
+      for (let k = 0; k < trainers.length; k++) {
+        const t = trainers[k]!;
+        const ts = performance.now();
+        const r = await t.runner.trainStep(x, labels);
+        t.seconds += (performance.now() - ts) / 1000;
+        if (!Number.isFinite(r.loss))
+          throw new NonFiniteLossError(
+            `block ${t.block.index} (${t.block.name}) produced a non-finite loss (${r.loss}) at epoch ${epoch + 1}, step ${step + 1}. ` +
+              `The last good checkpoint (${history.length ? `epoch ${history.length}` : 'none yet'}) is kept in ${cfg.out}. Try a lower --lr (now ${t.runner.lr}).`,
+          );
+        running.addBlock(k, r.loss, r.goodness, labelNums);
+        losses.push(r.loss);
+        x = r.next;
+      }
+      running.endBatch(labelNums);
+      step++;
+      emit({ type: 'step', epoch, step, steps, losses });
+      progress.update(`epoch ${epoch + 1}/${cfg.epochs}`, step, steps, step * cfg.batchSize, `loss ${losses.at(-1)!.toFixed(3)}`);
+    }
+    const trainSeconds = (performance.now() - t0) / 1000;
+    const val = await collectGoodness(trainers.map((t) => t.runner), data.val, { batchSize: cfg.batchSize, classes: J, mean, std });
+    progress.end();
+    const valMetrics = splitMetrics(val, J);
+    const ens = ensembleReport(val, J, cfg.ensemble);
+    valMetrics.layers = ens.layers;
+    const lrs = trainers.map((t, k) => (t.runner.lr = t.plateau.observe(valMetrics.loss[k]!)));
+    const seconds = (performance.now() - t0) / 1000;
+    const m: EpochMetrics = {
+      epoch: epoch + 1,
+      train: running.result(),
+      val: valMetrics,
+      ensemble: { rule: cfg.ensemble, weights: ens.weights, acc: ens.acc },
+      lr: lrs,
+      seconds,
+      imagesPerSecond: (steps * cfg.batchSize) / trainSeconds,
+      blockImagesPerSecond: trainers.map((t) => (steps * cfg.batchSize) / Math.max(t.seconds, 1e-9)),
+      peakRssMB: peakRssMB(),
+    };
+    history.push(m);
+    const halt = stop.observe(ens.acc, epoch);
+    if (stop.state.bestEpoch === epoch) best = { epoch, states: snapshotAll(trainers) };
+    appendMetrics(metricsPath, m);
+    saveCheckpoint(cfg, trainers, epoch, stop, history, best);
+    writeFileAtomic(join(cfg.out, 'curves.svg'), curves(history, trainers));
+    emit({ type: 'epoch', metrics: m });
+    log(
+      `epoch ${String(epoch + 1).padStart(3)}/${cfg.epochs}  train loss ${mean0(m.train.loss).toFixed(3)} layers ${pct(m.train.layers.all!)}  ` +
+        `val layers ${Object.entries(ens.layers).map(([k, v]) => `${k} ${pct(v)}`).join(', ')}  ` +
+        `blocks ${m.val.acc.map(pct).join(' ')}  ${m.imagesPerSecond.toFixed(0)} img/s  ${formatSeconds(seconds)}`,
+    );
+    if (halt) {
+      stoppedEarly = true;
+      log(`early stop: validation accuracy has not improved for ${cfg.stopPatience} epochs (best ${pct(stop.state.best)} at epoch ${stop.state.bestEpoch + 1})`);
+      break;
+    }
+  }
+
+  const bestMetrics = best.epoch >= 0 ? history[best.epoch] : history.at(-1);
+  const result: FinetuneResult = {
+    out: cfg.out,
+    config: cfg,
+    history,
+    best: bestMetrics,
+    blocks: trainers.map((t) => ({ name: t.block.name, params: t.runner.layout.total - t.headParamCount, headParams: t.headParamCount, frozen: isFrozen(cfg, t.block) })),
+    peakRssMB: peakRssMB(),
+    stoppedEarly,
+  };
+  if (!opts.noExport && history.length) {
+    // Export the best validation epoch's weights.
+    trainers.forEach((t, k) => t.runner.restore({ ...best.states[k]!, m: t.runner.snapshot().m, v: t.runner.snapshot().v }));
+    const modelPath = join(cfg.out, 'model.onnx');
+    const weights = bestMetrics!.ensemble.weights;
+    const exported = buildExportModel({
+      inputName: pm.inputName,
+      inputShape: pm.inputShape,
+      blocks: trainers.map((t): ExportBlock => ({ block: t.block, head: t.head, layout: t.runner.layout, params: t.runner.currentParams(), state: t.runner.currentState() })),
+      weights,
+      classes: cfg.classes,
+      preprocess: { size: cfg.imageSize, mean: [...mean], std: [...std] },
+      extraMetadata: { 'sff.ensemble': cfg.ensemble, 'sff.source': pm.description },
+    });
+    saveModel(exported, modelPath);
+    result.modelPath = modelPath;
+    result.exportCheck = await checkExport(exported, trainers, data, cfg, weights, pm.inputName, rt);
+    log(
+      `${result.exportCheck.maxAbsDiff <= 1e-3 * Math.max(1, result.exportCheck.scale) ? '✓' : '✗'} exported model reproduces training-time evaluation ` +
+        `(max abs diff ${result.exportCheck.maxAbsDiff.toExponential(1)}, accuracy ${pct(result.exportCheck.accuracy)})`,
+    );
+  }
+  summarise(result, trainers, log);
+  await Promise.all(trainers.map((t) => t.runner.release()));
+  return result;
+}
+
+function mean0(a: number[]): number {
+  return a.reduce((s, x) => s + x, 0) / Math.max(a.length, 1);
+}
+
+function curves(history: EpochMetrics[], trainers: Trainer[]): string {
+  const series = trainers.map((t, k) => ({ name: `${t.block.index} ${t.block.name}`, values: history.map((m) => m.val.acc[k]!) }));
+  series.push({ name: `layers (${history[0]!.ensemble.rule})`, values: history.map((m) => m.ensemble.acc), emphasis: true } as never);
+  return accuracySvg(series, 'SFF validation accuracy per block and ensemble');
+}
+
+/** Runs the exported model on the validation split and compares with the training-time ensemble. */
+async function checkExport(
+  model: import('../ir/graph.js').Model,
+  trainers: Trainer[],
+  data: PreparedData,
+  cfg: RunConfig,
+  weights: number[],
+  inputName: string,
+  rt: RuntimeOptions,
+): Promise<{ maxAbsDiff: number; accuracy: number; trainingAccuracy: number; scale: number }> {
+  const J = cfg.classes.length;
+  const reference = await collectGoodness(trainers.map((t) => t.runner), data.val, { batchSize: cfg.batchSize, classes: J, mean: data.preprocess.mean, std: data.preprocess.std });
+  const refScores = combine(reference.goodness, weights);
+  const session = await createSession(model, rt);
+  const dims = [data.val.channels, data.val.height, data.val.width];
+  const scores = new Float32Array(data.val.count * J);
+  let offset = 0;
+  for await (const batch of batches(data.val, { batchSize: cfg.batchSize, shuffle: false, seed: 0, epoch: 0, mean: data.preprocess.mean, std: data.preprocess.std })) {
+    const x = new ort.Tensor('float32', batch.x.subarray(0, batch.n * dims[0]! * dims[1]! * dims[2]!), [batch.n, ...dims]);
+    const out = await session.run({ [inputName]: x });
+    scores.set(out.scores!.data as Float32Array, offset * J);
+    offset += batch.n;
+  }
+  await session.release();
+  let maxAbsDiff = 0;
+  let scale = 0;
+  for (let i = 0; i < scores.length; i++) {
+    maxAbsDiff = Math.max(maxAbsDiff, Math.abs(scores[i]! - refScores[i]!));
+    scale = Math.max(scale, Math.abs(refScores[i]!));
+  }
+  return { maxAbsDiff, accuracy: accuracy(scores, reference.labels, J), trainingAccuracy: accuracy(refScores, reference.labels, J), scale };
+}
+
+function summarise(r: FinetuneResult, trainers: Trainer[], log: (s: string) => void): void {
+  const b = r.best;
+  if (!b) return;
+  log(`\nbest epoch ${b.epoch} of ${r.history.length}${r.stoppedEarly ? ' (early stop)' : ''}: validation "layers" accuracy ${pct(b.ensemble.acc)} (${b.ensemble.rule})`);
+  log('  block          params    val acc   val loss   train img/s');
+  trainers.forEach((t, k) =>
+    log(
+      `  ${`${t.block.index} ${t.block.name}`.padEnd(14)} ${String(r.blocks[k]!.params + r.blocks[k]!.headParams).padStart(9)}  ${pct(b.val.acc[k]!).padStart(7)}  ${b.val.loss[k]!.toFixed(4).padStart(9)}  ${b.blockImagesPerSecond[k]!.toFixed(0).padStart(11)}`,
+    ),
+  );
+  const last = r.history.at(-1)!;
+  log(`  ensembles: ${Object.entries(b.val.layers).map(([k, v]) => `${k} ${pct(v)}`).join(', ')}`);
+  log(`  throughput ${last.imagesPerSecond.toFixed(0)} img/s overall, peak memory ${r.peakRssMB.toFixed(0)} MB`);
+  if (r.modelPath) log(`model written to ${r.modelPath}`);
+}

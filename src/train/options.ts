@@ -1,0 +1,80 @@
+/** Options of a fine-tuning run, their defaults, and how they are resolved against the model and data. */
+import type { NormPlacement } from '../sff/head.js';
+
+export interface FinetuneOptions {
+  /** Path to an .onnx model, or `builtin:<cnn|cnnb|resnet18|mobilenetv3-small>`. */
+  model: string;
+  /** Dataset path (see `prepareData`), or `builtin:shapes`. */
+  data: string;
+  /** Output folder (default artifacts/<model name>). */
+  out?: string;
+  epochs?: number;
+  batchSize?: number;
+  lr?: number;
+  weightDecay?: number;
+  seed?: number;
+  threads?: number;
+  device?: string;
+  /** all | last:K | weighted. */
+  ensemble?: string;
+  /** chain | head | none | auto (chain from scratch, none for pretrained graphs). */
+  norm?: NormPlacement | 'auto';
+  /** Aux conv kernel size, or 'auto' (5 for J ≤ 10, else 3). */
+  auxKernel?: number | 'auto';
+  /** auto | cuts | comma-separated cut tensors. */
+  blocks?: string;
+  /** Block names or indices to run forward only (their heads still train). */
+  freeze?: string[];
+  normalize?: string;
+  augment?: boolean;
+  subset?: number;
+  testData?: string;
+  imageSize?: number;
+  valFraction?: number;
+  /** Plateau patience per block (epochs, default 10) and early-stopping patience (default 30). */
+  lrPatience?: number;
+  stopPatience?: number;
+  /** Resume from the checkpoint in this folder. */
+  resume?: string;
+  memArena?: boolean;
+  cacheDir?: string;
+  /** Stop each epoch after this many steps (quick runs and tests). */
+  maxStepsPerEpoch?: number;
+  /** Skip the export and its check. */
+  noExport?: boolean;
+  /** Print nothing (library use); events still reach `onEvent`. */
+  quiet?: boolean;
+  onEvent?: (e: FinetuneEvent) => void;
+}
+
+export type FinetuneEvent =
+  | { type: 'log'; message: string }
+  | { type: 'epoch'; metrics: import('./metrics.js').EpochMetrics }
+  | { type: 'step'; epoch: number; step: number; steps: number; losses: number[] };
+
+/** The resolved configuration, stored in checkpoints so a resume rebuilds the same run. */
+export interface RunConfig {
+  model: string;
+  data: string;
+  out: string;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  weightDecay: number;
+  seed: number;
+  ensemble: string;
+  norm: NormPlacement;
+  auxKernel: number;
+  blocks: string;
+  freeze: string[];
+  normalize: string;
+  augment: boolean;
+  subset?: number;
+  testData?: string;
+  imageSize: [number, number];
+  valFraction: number;
+  lrPatience: number;
+  stopPatience: number;
+  maxStepsPerEpoch?: number;
+  classes: string[];
+}

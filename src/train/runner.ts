@@ -1,0 +1,152 @@
+/**
+ * Runs one block's train-step and eval sessions. Parameters, AdamW moments and
+ * BN running statistics live in flat Float32Arrays owned here; each step reads
+ * set A and writes set B through onnxruntime's preallocated outputs, then the
+ * sets swap, so a step allocates no parameter-sized memory.
+ */
+import ort from 'onnxruntime-node';
+import type { InferenceSession } from 'onnxruntime-node';
+import { IO } from './artifacts.js';
+import type { ParamLayout } from './params.js';
+
+class PingPong {
+  private a: Float32Array;
+  private b: Float32Array;
+  constructor(init: Float32Array) {
+    this.a = Float32Array.from(init);
+    this.b = new Float32Array(init.length);
+  }
+  get current(): Float32Array {
+    return this.a;
+  }
+  set current(v: Float32Array) {
+    this.a.set(v);
+  }
+  get spare(): Float32Array {
+    return this.b;
+  }
+  swap(): void {
+    [this.a, this.b] = [this.b, this.a];
+  }
+}
+
+export interface StepResult {
+  next: ort.Tensor;
+  loss: number;
+  goodness: Float32Array;
+}
+
+export interface BlockState {
+  params: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  state: Record<string, Float32Array>;
+  step: number;
+}
+
+export class BlockRunner {
+  private readonly params: PingPong;
+  private readonly m: PingPong;
+  private readonly v: PingPong;
+  private readonly stats = new Map<string, PingPong>();
+  step = 0;
+  lr: number;
+
+  constructor(
+    readonly name: string,
+    readonly layout: ParamLayout,
+    init: { params: Float32Array; state: Map<string, { data: Float32Array; dims: number[] }> },
+    readonly sessions: { train?: InferenceSession; eval: InferenceSession },
+    readonly stateDims: Map<string, number[]>,
+    lr: number,
+  ) {
+    this.params = new PingPong(init.params);
+    this.m = new PingPong(new Float32Array(layout.total));
+    this.v = new PingPong(new Float32Array(layout.total));
+    for (const [k, s] of init.state) this.stats.set(k, new PingPong(s.data));
+    this.lr = lr;
+  }
+
+  get trainable(): boolean {
+    return this.sessions.train !== undefined;
+  }
+
+  private stateFeeds(): Record<string, ort.Tensor> {
+    const feeds: Record<string, ort.Tensor> = {};
+    for (const [k, s] of this.stats) feeds[k] = new ort.Tensor('float32', s.current, this.stateDims.get(k)!);
+    return feeds;
+  }
+
+  /** One AdamW step on this block's own loss. */
+  async trainStep(x: ort.Tensor, labels: ort.Tensor): Promise<StepResult> {
+    const session = this.sessions.train;
+    if (!session) throw new Error(`block ${this.name} is frozen`);
+    const P = this.layout.total;
+    const feeds: Record<string, ort.Tensor> = {
+      [IO.x]: x,
+      [IO.labels]: labels,
+      [IO.params]: new ort.Tensor('float32', this.params.current, [P]),
+      [IO.m]: new ort.Tensor('float32', this.m.current, [P]),
+      [IO.v]: new ort.Tensor('float32', this.v.current, [P]),
+      [IO.step]: new ort.Tensor('float32', new Float32Array([this.step + 1]), []),
+      [IO.lr]: new ort.Tensor('float32', new Float32Array([this.lr]), []),
+      ...this.stateFeeds(),
+    };
+    const fetches: Record<string, ort.Tensor | null> = {
+      [IO.next]: null,
+      [IO.loss]: null,
+      [IO.goodness]: null,
+      [IO.paramsOut]: new ort.Tensor('float32', this.params.spare, [P]),
+      [IO.mOut]: new ort.Tensor('float32', this.m.spare, [P]),
+      [IO.vOut]: new ort.Tensor('float32', this.v.spare, [P]),
+    };
+    for (const [k, s] of this.stats) fetches[IO.stateOut(k)] = new ort.Tensor('float32', s.spare, this.stateDims.get(k)!);
+    const out = await session.run(feeds, fetches);
+    this.params.swap();
+    this.m.swap();
+    this.v.swap();
+    for (const s of this.stats.values()) s.swap();
+    this.step++;
+    return { next: out[IO.next] as ort.Tensor, loss: (out[IO.loss]!.data as Float32Array)[0]!, goodness: out[IO.goodness]!.data as Float32Array };
+  }
+
+  /** Forward with running statistics: the next block's input and the goodness. */
+  async evaluate(x: ort.Tensor): Promise<{ next: ort.Tensor; goodness: Float32Array }> {
+    const feeds: Record<string, ort.Tensor> = {
+      [IO.x]: x,
+      [IO.params]: new ort.Tensor('float32', this.params.current, [this.layout.total]),
+      ...this.stateFeeds(),
+    };
+    const out = await this.sessions.eval.run(feeds);
+    return { next: out[IO.next] as ort.Tensor, goodness: out[IO.goodness]!.data as Float32Array };
+  }
+
+  /** A copy of everything a checkpoint needs. */
+  snapshot(): BlockState {
+    const state: Record<string, Float32Array> = {};
+    for (const [k, s] of this.stats) state[k] = Float32Array.from(s.current);
+    return { params: Float32Array.from(this.params.current), m: Float32Array.from(this.m.current), v: Float32Array.from(this.v.current), state, step: this.step };
+  }
+
+  restore(s: BlockState): void {
+    this.params.current = s.params;
+    this.m.current = s.m;
+    this.v.current = s.v;
+    for (const [k, data] of Object.entries(s.state)) this.stats.get(k)!.current = data;
+    this.step = s.step;
+  }
+
+  /** Current value of each parameter and running statistic (read-only views). */
+  currentParams(): Float32Array {
+    return this.params.current;
+  }
+
+  currentState(): Map<string, Float32Array> {
+    return new Map([...this.stats].map(([k, s]) => [k, s.current]));
+  }
+
+  async release(): Promise<void> {
+    await this.sessions.train?.release();
+    await this.sessions.eval.release();
+  }
+}

@@ -1,0 +1,47 @@
+/** onnxruntime session options shared by every graph the tool runs (device, threads, memory). */
+import ort from 'onnxruntime-node';
+import type { Model } from '../ir/graph.js';
+import { encodeModel } from '../onnx/io.js';
+
+export interface RuntimeOptions {
+  /** 'cpu' (default), 'cuda' or 'cuda:<id>'. */
+  device?: string;
+  /** Intra-op threads (default: onnxruntime's choice, all cores). */
+  threads?: number;
+  /** onnxruntime's CPU arena keeps each session at its peak size; off saves memory across many sessions. */
+  memArena?: boolean;
+}
+
+export class DeviceError extends Error {
+  override name = 'DeviceError';
+}
+
+export function parseDevice(device = 'cpu'): { kind: 'cpu' | 'cuda'; id: number } {
+  const m = /^(cpu|cuda)(?::(\d+))?$/.exec(device);
+  if (!m) throw new DeviceError(`--device '${device}' is not understood: use cpu, cuda or cuda:<id>`);
+  return { kind: m[1] as 'cpu' | 'cuda', id: Number(m[2] ?? 0) };
+}
+
+export function sessionOptions(opts: RuntimeOptions = {}): ort.InferenceSession.SessionOptions {
+  const dev = parseDevice(opts.device);
+  if (dev.kind === 'cuda') {
+    const backends = ort.listSupportedBackends?.() ?? [];
+    if (!backends.some((b) => b.name === 'cuda'))
+      throw new DeviceError(
+        'the CUDA execution provider is not installed in this onnxruntime-node. Reinstall it with CUDA binaries: ' +
+          '`ONNXRUNTIME_NODE_INSTALL=cuda12 npm install` (needs CUDA 12 and cuDNN 9 on the machine), or use --device cpu.',
+      );
+  }
+  return {
+    executionProviders: dev.kind === 'cuda' ? [{ name: 'cuda', deviceId: dev.id }, 'cpu'] : ['cpu'],
+    graphOptimizationLevel: 'all',
+    ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
+    enableCpuMemArena: opts.memArena ?? true,
+    enableMemPattern: true,
+  };
+}
+
+export async function createSession(model: Model | Uint8Array, opts: RuntimeOptions = {}): Promise<ort.InferenceSession> {
+  const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+  return ort.InferenceSession.create(bytes, sessionOptions(opts));
+}

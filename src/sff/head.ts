@@ -54,11 +54,12 @@ export function headParams(spec: HeadSpec, prefix: string): HeadParam[] {
 
 /** Per-sample normalisation over (C,H,W) with per-channel scale and shift (GroupNorm with one group). */
 export function appendLayerNorm(b: GraphBuilder, y: string, weight: string, bias: string): string {
-  const axes = b.constInt64([1, 2, 3], [3], 'ln_axes');
-  const mean = b.op('ReduceMean', [y, axes], { keepdims: 1 }, 'ln/mean');
+  // Opset 17: ReduceMean takes its axes as an attribute (an input only from opset 18).
+  const axes = [1, 2, 3];
+  const mean = b.op('ReduceMean', [y], { axes, keepdims: 1 }, 'ln/mean');
   const centred = b.op('Sub', [y, mean], {}, 'ln/centre');
   const sq = b.op('Mul', [centred, centred], {}, 'ln/square');
-  const variance = b.op('ReduceMean', [sq, axes], { keepdims: 1 }, 'ln/var');
+  const variance = b.op('ReduceMean', [sq], { axes, keepdims: 1 }, 'ln/var');
   const std = b.op('Sqrt', [b.op('Add', [variance, b.constFloat([LAYERNORM_EPS], [], 'ln_eps')], {}, 'ln/var_eps')], {}, 'ln/std');
   const z = b.op('Div', [centred, std], {}, 'ln/normalise');
   return b.op('Add', [b.op('Mul', [z, weight], {}, 'ln/scale'), bias], {}, 'ln/shift');
@@ -74,7 +75,7 @@ export function appendHead(b: GraphBuilder, y: string, spec: HeadSpec, prefix: s
   const q = spec.kernel - 1 - p;
   const a = b.op('Conv', [z, param(`${prefix}.aux.weight`), param(`${prefix}.aux.bias`)], { kernel_shape: [spec.kernel, spec.kernel], pads: [p, p, q, q] }, 'aux/Conv');
   const sq = b.op('Mul', [a, a], {}, 'goodness/square');
-  const goodness = b.op('ReduceMean', [sq, b.constInt64([2, 3], [2], 'hw_axes')], { keepdims: 0 }, 'goodness/mean');
+  const goodness = b.op('ReduceMean', [sq], { axes: [2, 3], keepdims: 0 }, 'goodness/mean');
   return { next: spec.norm === 'chain' ? z : y, goodness };
 }
 
@@ -83,6 +84,6 @@ export function appendGoodnessLoss(b: GraphBuilder, goodness: string, labels: st
   const logp = b.op('LogSoftmax', [goodness], { axis: 1 }, 'loss/LogSoftmax');
   const idx = b.op('Unsqueeze', [labels, b.constInt64([1], [1], 'label_axis')], {}, 'loss/labels');
   const picked = b.op('GatherElements', [logp, idx], { axis: 1 }, 'loss/pick');
-  const nll = b.op('ReduceMean', [picked, b.constInt64([0, 1], [2], 'all_axes')], { keepdims: 0 }, 'loss/mean');
+  const nll = b.op('ReduceMean', [picked], { axes: [0, 1], keepdims: 0 }, 'loss/mean');
   return b.op('Neg', [nll], {}, 'loss/Neg');
 }

@@ -1,0 +1,50 @@
+import { describe, expect, it } from 'vitest';
+import { EarlyStopping, Plateau } from '../../src/train/schedule.js';
+import { accuracy, combine, ensembleWeights, parseEnsemble } from '../../src/sff/ensemble.js';
+
+describe('ReduceLROnPlateau', () => {
+  it('cuts the rate by 10 after `patience` epochs without improvement, like PyTorch', () => {
+    const p = Plateau.start(1e-3, 2);
+    expect(p.observe(1.0)).toBe(1e-3);
+    expect(p.observe(0.9)).toBe(1e-3);
+    expect(p.observe(0.9)).toBe(1e-3); // bad 1
+    expect(p.observe(0.95)).toBe(1e-3); // bad 2
+    expect(p.observe(0.95)).toBeCloseTo(1e-4); // bad 3 > patience
+    expect(p.state.badEpochs).toBe(0);
+    // An improvement smaller than the relative threshold (1e-4) does not count.
+    expect(p.observe(0.89995)).toBeCloseTo(1e-4);
+    expect(p.state.badEpochs).toBe(1);
+  });
+});
+
+describe('early stopping', () => {
+  it('stops after `patience` epochs without a better accuracy and remembers the best epoch', () => {
+    const s = new EarlyStopping(undefined, 2);
+    expect(s.observe(0.5, 0)).toBe(false);
+    expect(s.observe(0.6, 1)).toBe(false);
+    expect(s.observe(0.6, 2)).toBe(false);
+    expect(s.observe(0.55, 3)).toBe(true);
+    expect(s.state.bestEpoch).toBe(1);
+  });
+});
+
+describe('ensembles', () => {
+  // Three blocks, two classes, four samples with labels [0, 1, 0, 1].
+  const labels = [0, 1, 0, 1];
+  const weak = Float32Array.from([1, 0, 1, 0, 1, 0, 1, 0]); // always class 0: 50%
+  const good = Float32Array.from([2, 0, 0, 2, 2, 0, 2, 1]); // 4/4... sample 3 wrong → 75%
+  const best = Float32Array.from([3, 0, 0, 3, 3, 0, 0, 3]); // 100%
+  it('parses the rules and rejects nonsense', () => {
+    expect(parseEnsemble('last:2')).toEqual({ kind: 'last', k: 2 });
+    expect(() => parseEnsemble('last:0')).toThrow(/last:K/);
+    expect(() => parseEnsemble('mean')).toThrow(/all, last:K/);
+  });
+  it('computes all / last:K / weighted', () => {
+    const g = [weak, good, best];
+    expect(ensembleWeights({ kind: 'all' }, g, labels, 2)).toEqual([1, 1, 1]);
+    expect(ensembleWeights({ kind: 'last', k: 1 }, g, labels, 2)).toEqual([0, 0, 1]);
+    const w = ensembleWeights({ kind: 'weighted' }, g, labels, 2);
+    expect(accuracy(combine(g, w), labels, 2)).toBe(1);
+    expect(w[0]).toBe(0);
+  });
+});

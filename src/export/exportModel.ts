@@ -8,14 +8,14 @@ import { Graph, makeModel, type Model } from '../ir/graph.js';
 import { GraphBuilder } from '../ir/builder.js';
 import { floatTensor } from '../ir/tensor.js';
 import { DataType } from '../onnx/schema.js';
-import { appendHead, type HeadSpec } from '../sff/head.js';
-import { appendBlockNodes, headPrefix, OPSET } from '../train/artifacts.js';
+import type { Objective } from '../sff/objective.js';
+import { appendBlockNodes, OPSET } from '../train/artifacts.js';
 import type { ParamLayout } from '../train/params.js';
 import type { TrainBlock } from '../train/block.js';
 
 export interface ExportBlock {
   block: TrainBlock;
-  head: HeadSpec;
+  objective: Objective;
   layout: ParamLayout;
   params: Float32Array;
   state: Map<string, Float32Array>;
@@ -51,9 +51,9 @@ export function buildExportModel(spec: ExportSpec): Model {
     for (const [k, data] of eb.state) g.initializers.set(k, floatTensor(k, block.constants.get(k)!.dims, data));
     const b = new GraphBuilder(g, `/sff/block${block.index}`);
     const y = appendBlockNodes(b, block, x, false);
-    const out = appendHead(b, y, eb.head, headPrefix(block), (n) => n);
+    const out = eb.objective.append(b, y, (n) => n);
     const name = goodnessOutputName(block);
-    b.node('Identity', [out.goodness], {}, { outputs: [name], name: 'goodness_out' });
+    b.node('Identity', [out.scores], {}, { outputs: [name], name: 'goodness_out' });
     goodness.push(name);
     x = out.next;
   }

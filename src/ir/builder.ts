@@ -62,10 +62,14 @@ export class GraphBuilder {
   }
 
   constFloat(values: number[] | Float32Array, dims: number[] = values.length === 1 ? [] : [values.length], base = 'const'): string {
-    return this.initializer(floatTensor(this.unique(base), dims, values));
+    const name = this.unique(base);
+    this.graph.initializers.set(name, floatTensor(name, dims, values));
+    return name;
   }
 
   constInt64(values: number[], dims: number[] = [values.length], base = 'shape'): string {
-    return this.initializer(int64Tensor(this.unique(base), dims, values));
+    const name = this.unique(base);
+    this.graph.initializers.set(name, int64Tensor(name, dims, values));
+    return name;
   }
 }

@@ -9,8 +9,10 @@ import { Graph, makeModel, type Model, type Node } from '../ir/graph.js';
 import { GraphBuilder } from '../ir/builder.js';
 import { DataType } from '../onnx/schema.js';
 import { probeShapes } from '../ir/shapes.js';
+import { tensorFromNumbers } from '../ir/tensor.js';
 import { buildGradients } from '../autodiff/index.js';
-import { appendGoodnessLoss, appendHead, headParams, type HeadParam, type HeadSpec } from '../sff/head.js';
+import { appendGoodnessLoss, type HeadParam } from '../sff/head.js';
+import type { Objective } from '../sff/objective.js';
 import { appendAdamW, type AdamWConfig } from '../optim/adamw.js';
 import { appendPack, appendUnpack, ParamLayout } from './params.js';
 import type { TrainBlock } from './block.js';
@@ -37,7 +39,8 @@ export const IO = {
 
 export interface BlockArtifactsSpec {
   block: TrainBlock;
-  head: HeadSpec;
+  objective: Objective;
+  classes: number;
   /** Training batch size (train-step graphs have a fixed batch). */
   batchSize: number;
   adamw: AdamWConfig;
@@ -76,6 +79,13 @@ export function appendBlockNodes(b: GraphBuilder, block: TrainBlock, input: stri
         copy.outputs = [n.outputs[0]!, IO.stateOut(n.inputs[3]!), IO.stateOut(n.inputs[4]!)];
       }
     }
+    if (n.opType === 'Dropout' && training) {
+      // Training-mode dropout: random mask, kept as an output for the gradient.
+      const on = b.unique('dropout_training');
+      b.graph.initializers.set(on, tensorFromNumbers(on, DataType.BOOL, [], [1]));
+      copy.inputs = [copy.inputs[0]!, copy.inputs[1] ?? '', on];
+      copy.outputs = [n.outputs[0]!, b.unique('dropout_mask')];
+    }
     b.graph.nodes.push(copy);
   }
   return block.output === block.input ? input : block.output;
@@ -95,15 +105,8 @@ function addConstants(g: Graph, block: TrainBlock): void {
   for (const [k, t] of block.constants) if (!fed.has(k)) g.initializers.set(k, t);
 }
 
-export interface BlockGraphs {
-  layout: ParamLayout;
-  head: HeadParam[];
-  train?: Model;
-  eval: Model;
-}
-
 /** The eval graph: x[N,…], params, BN running stats → next, goodness. Dynamic batch. */
-export function buildEvalGraph(block: TrainBlock, head: HeadSpec, layout: ParamLayout): Model {
+export function buildEvalGraph(block: TrainBlock, objective: Objective, layout: ParamLayout, classes: number): Model {
   const g = new Graph();
   g.name = `sff_eval_${block.name}`;
   tensorInput(g, IO.x, DataType.FLOAT, ['N', ...block.inputShape]);
@@ -114,11 +117,11 @@ export function buildEvalGraph(block: TrainBlock, head: HeadSpec, layout: ParamL
   const values = appendUnpack(b, IO.params, layout);
   renameUnpacked(g, values);
   const y = appendBlockNodes(b, block, IO.x, false);
-  const out = appendHead(b, y, head, headPrefix(block), (n) => n);
+  const out = objective.append(b, y, (n) => n);
   b.node('Identity', [out.next], {}, { outputs: [IO.next], name: 'out/next' });
-  b.node('Identity', [out.goodness], {}, { outputs: [IO.goodness], name: 'out/goodness' });
+  b.node('Identity', [out.scores], {}, { outputs: [IO.goodness], name: 'out/goodness' });
   tensorOutput(g, IO.next, DataType.FLOAT, ['N', ...block.outputShape]);
-  tensorOutput(g, IO.goodness, DataType.FLOAT, ['N', head.classes]);
+  tensorOutput(g, IO.goodness, DataType.FLOAT, ['N', classes]);
   g.topoSort();
   return makeModel(g, OPSET);
 }
@@ -136,7 +139,7 @@ function renameUnpacked(g: Graph, values: Map<string, string>): void {
  * outputs next, loss, goodness, params_out, adam_m_out, adam_v_out, updated running stats.
  */
 export async function buildTrainStep(spec: BlockArtifactsSpec, layout: ParamLayout): Promise<Model> {
-  const { block, head, batchSize: B } = spec;
+  const { block, objective, batchSize: B } = spec;
   const g = new Graph();
   g.name = `sff_train_${block.name}`;
   tensorInput(g, IO.x, DataType.FLOAT, [B, ...block.inputShape]);
@@ -151,8 +154,8 @@ export async function buildTrainStep(spec: BlockArtifactsSpec, layout: ParamLayo
   const b = new GraphBuilder(g, `/sff/block${block.index}`);
   renameUnpacked(g, appendUnpack(b, IO.params, layout));
   const y = appendBlockNodes(b, block, IO.x, true, spec.bnMomentum);
-  const out = appendHead(b, y, head, headPrefix(block), (n) => n);
-  const loss = appendGoodnessLoss(b, out.goodness, IO.labels);
+  const out = objective.append(b, y, (n) => n);
+  const loss = appendGoodnessLoss(b, out.scores, IO.labels);
 
   // Shapes of every forward value at this batch size, for the gradient rules.
   const forward = makeModel(g, OPSET);
@@ -165,11 +168,11 @@ export async function buildTrainStep(spec: BlockArtifactsSpec, layout: ParamLayo
   const ob = new GraphBuilder(g, '/adamw');
   appendAdamW(ob, { param: IO.params, grad: flatGrad, m: IO.m, v: IO.v, lr: IO.lr, step: IO.step }, spec.adamw, { param: IO.paramsOut, m: IO.mOut, v: IO.vOut });
   b.node('Identity', [out.next], {}, { outputs: [IO.next], name: 'out/next' });
-  b.node('Identity', [out.goodness], {}, { outputs: [IO.goodness], name: 'out/goodness' });
+  b.node('Identity', [out.scores], {}, { outputs: [IO.goodness], name: 'out/goodness' });
   b.node('Identity', [loss], {}, { outputs: [IO.loss], name: 'out/loss' });
   tensorOutput(g, IO.next, DataType.FLOAT, [B, ...block.outputShape]);
   tensorOutput(g, IO.loss, DataType.FLOAT, []);
-  tensorOutput(g, IO.goodness, DataType.FLOAT, [B, head.classes]);
+  tensorOutput(g, IO.goodness, DataType.FLOAT, [B, spec.classes]);
   tensorOutput(g, IO.paramsOut, DataType.FLOAT, [layout.total]);
   tensorOutput(g, IO.mOut, DataType.FLOAT, [layout.total]);
   tensorOutput(g, IO.vOut, DataType.FLOAT, [layout.total]);

@@ -8,11 +8,12 @@ import { join, resolve } from 'node:path';
 import ort from 'onnxruntime-node';
 import { batches, prepareData, type PreparedData } from '../data/index.js';
 import { encodeModel, saveModel, writeFileAtomic } from '../onnx/io.js';
-import { defaultAuxKernel, headParams, type HeadSpec } from '../sff/head.js';
+import { defaultAuxKernel } from '../sff/head.js';
+import { classifierObjective, cwcObjective, linearProbe, sffObjective, type Objective } from '../sff/objective.js';
 import { accuracy, combine, ensembleWeights, formatEnsemble, parseEnsemble } from '../sff/ensemble.js';
 import { ADAMW_DEFAULTS } from '../optim/adamw.js';
 import { mixSeed } from '../util/rng.js';
-import { blockLayout, buildEvalGraph, buildTrainStep } from './artifacts.js';
+import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix } from './artifacts.js';
 import { BlockRunner, type BlockState } from './runner.js';
 import { createSession, type RuntimeOptions } from './session.js';
 import { collectGoodness, type SplitGoodness } from './evaluate.js';
@@ -21,7 +22,7 @@ import { EarlyStopping, Plateau, type EarlyStopState, type PlateauState } from '
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { accuracySvg } from './curves.js';
 import { formatSeconds, Progress } from './progress.js';
-import { prepareModel, type PreparedModel } from './model.js';
+import { bpBlock, prepareModel, type PreparedModel } from './model.js';
 import { buildExportModel, type ExportBlock } from '../export/exportModel.js';
 import type { FinetuneOptions, RunConfig } from './options.js';
 import type { TrainBlock } from './block.js';
@@ -63,6 +64,7 @@ function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedD
   const size = pm.imageSize;
   const classes = data.classes;
   return {
+    method: opts.method ?? 'sff',
     model: opts.model,
     data: opts.data,
     out: resolve(opts.out ?? join('artifacts', pm.shortName)),
@@ -95,29 +97,50 @@ function isFrozen(cfg: RunConfig, block: TrainBlock): boolean {
 
 interface Trainer {
   block: TrainBlock;
-  head: HeadSpec;
+  objective: Objective;
+  /** 'layer' blocks form the "layers" ensemble; a 'probe' (CwC-mod's linear head) is reported apart. */
+  role: 'layer' | 'probe';
   runner: BlockRunner;
   plateau: Plateau;
   headParamCount: number;
   seconds: number;
 }
 
+interface Stage {
+  block: TrainBlock;
+  objective: Objective;
+  role: 'layer' | 'probe';
+}
+
+/** What is trained, block by block, for each method (SPEC §2, §5). */
+function planStages(pm: PreparedModel, cfg: RunConfig): Stage[] {
+  const J = cfg.classes.length;
+  if (cfg.method === 'bp') return [{ block: bpBlock(pm, J, cfg.seed), objective: classifierObjective(), role: 'layer' }];
+  const stages: Stage[] = pm.blocks.map((original) => {
+    // A frozen block keeps its weights; only its head learns (no gradient crosses the block).
+    const block: TrainBlock = isFrozen(cfg, original) ? { ...original, trainable: [] } : original;
+    const objective =
+      cfg.method === 'cwc'
+        ? cwcObjective(block.outputShape[0]!, J)
+        : sffObjective({ channels: block.outputShape[0]!, classes: J, kernel: cfg.auxKernel, norm: cfg.norm, seed: mixSeed(cfg.seed, block.index, 0x5ff) }, headPrefix(block));
+    return { block, objective, role: 'layer' as const };
+  });
+  if (cfg.method === 'cwc') {
+    const last = stages.at(-1)!.block;
+    const probe: TrainBlock = { ...last, index: last.index + 1, name: 'head', input: last.output, nodes: [], constants: new Map(), trainable: [], state: [], inputShape: last.outputShape };
+    const features = last.outputShape.reduce((a, d) => a * d, 1);
+    stages.push({ block: probe, objective: linearProbe(features, J, mixSeed(cfg.seed, 0x11ea4), 'cwc.head'), role: 'probe' });
+  }
+  return stages;
+}
+
 async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptions, log: (s: string) => void): Promise<Trainer[]> {
   const dir = join(cfg.out, 'blocks');
   mkdirSync(dir, { recursive: true });
   const trainers: Trainer[] = [];
-  for (const original of pm.blocks) {
-    const frozen = isFrozen(cfg, original);
-    // A frozen block keeps its weights; only its head learns (no gradient crosses the block).
-    const block: TrainBlock = frozen ? { ...original, trainable: [] } : original;
-    const head: HeadSpec = {
-      channels: block.outputShape[0]!,
-      classes: cfg.classes.length,
-      kernel: cfg.auxKernel,
-      norm: cfg.norm,
-      seed: mixSeed(cfg.seed, block.index, 0x5ff),
-    };
-    const hp = headParams(head, `sff.block${block.index}`);
+  const J = cfg.classes.length;
+  for (const { block, objective, role } of planStages(pm, cfg)) {
+    const hp = objective.params;
     const layout = blockLayout(block, hp);
     const init = layout.pack((name) => {
       const h = hp.find((p) => p.name === name);
@@ -125,8 +148,8 @@ async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptio
       return new Float32Array(block.constants.get(name)!.raw.slice().buffer);
     });
     const t0 = performance.now();
-    const train = await buildTrainStep({ block, head, batchSize: cfg.batchSize, adamw: { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay } }, layout);
-    const evalModel = buildEvalGraph(block, head, layout);
+    const train = await buildTrainStep({ block, objective, classes: J, batchSize: cfg.batchSize, adamw: { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay } }, layout);
+    const evalModel = buildEvalGraph(block, objective, layout, J);
     const trainBytes = encodeModel(train);
     const evalBytes = encodeModel(evalModel);
     writeFileAtomic(join(dir, `block${block.index}_${block.name}.train.onnx`), trainBytes);
@@ -138,9 +161,9 @@ async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptio
     const headParamCount = hp.reduce((a, p) => a + p.init.length, 0);
     log(
       `  block ${block.index} ${block.name.padEnd(12)} out ${block.outputShape.join('×').padEnd(12)} params ${String(layout.total - headParamCount).padStart(9)} + head ${headParamCount}` +
-        `${frozen ? ' (frozen)' : ''}  graphs built in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
+        `${isFrozen(cfg, block) ? ' (frozen)' : ''}${role === 'probe' ? ' (linear head on the detached last block)' : ''}  graphs built in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
     );
-    trainers.push({ block, head, runner, plateau: Plateau.start(cfg.lr, cfg.lrPatience), headParamCount, seconds: 0 });
+    trainers.push({ block, objective, role, runner, plateau: Plateau.start(cfg.lr, cfg.lrPatience), headParamCount, seconds: 0 });
   }
   return trainers;
 }
@@ -232,7 +255,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     throw new Error(`the training split has ${data.train.count} images, fewer than one batch of ${cfg.batchSize}: lower --batch-size`);
   mkdirSync(cfg.out, { recursive: true });
   const J = cfg.classes.length;
-  log(`run    ${cfg.out}  (norm ${cfg.norm}, aux ${cfg.auxKernel}×${cfg.auxKernel}, lr ${cfg.lr}, batch ${cfg.batchSize}, ensemble ${cfg.ensemble}, seed ${cfg.seed})`);
+  log(`run    ${cfg.out}  (${cfg.method}, norm ${cfg.norm}, aux ${cfg.auxKernel}×${cfg.auxKernel}, lr ${cfg.lr}, batch ${cfg.batchSize}, ensemble ${cfg.ensemble}, seed ${cfg.seed})`);
 
   const trainers = await buildTrainers(pm, cfg, rt, log);
   const stop = new EarlyStopping(undefined, cfg.stopPatience);
@@ -272,6 +295,8 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   const steps = Math.min(fullSteps, cfg.maxStepsPerEpoch ?? Infinity);
   const progress = new Progress();
   let stoppedEarly = false;
+  const layerIdx = trainers.flatMap((t, k) => (t.role === 'layer' ? [k] : []));
+  const probeIdx = trainers.findIndex((t) => t.role === 'probe');
 
   for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
     const t0 = performance.now();
@@ -296,7 +321,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
             `block ${t.block.index} (${t.block.name}) produced a non-finite loss (${r.loss}) at epoch ${epoch + 1}, step ${step + 1}. ` +
               `The last good checkpoint (${history.length ? `epoch ${history.length}` : 'none yet'}) is kept in ${cfg.out}. Try a lower --lr (now ${t.runner.lr}).`,
           );
-        running.addBlock(k, r.loss, r.goodness, labelNums);
+        running.addBlock(k, r.loss, r.goodness, labelNums, t.role === 'layer');
         losses.push(r.loss);
         x = r.next;
       }
@@ -309,15 +334,17 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     const val = await collectGoodness(trainers.map((t) => t.runner), data.val, { batchSize: cfg.batchSize, classes: J, mean, std });
     progress.end();
     const valMetrics = splitMetrics(val, J);
-    const ens = ensembleReport(val, J, cfg.ensemble);
+    const ens = ensembleReport({ labels: val.labels, goodness: layerIdx.map((k) => val.goodness[k]!) }, J, cfg.ensemble);
     valMetrics.layers = ens.layers;
+    if (probeIdx >= 0) valMetrics.layers.head = valMetrics.acc[probeIdx]!;
+    const weights = trainers.map((t, k) => (t.role === 'layer' ? ens.weights[layerIdx.indexOf(k)]! : 0));
     const lrs = trainers.map((t, k) => (t.runner.lr = t.plateau.observe(valMetrics.loss[k]!)));
     const seconds = (performance.now() - t0) / 1000;
     const m: EpochMetrics = {
       epoch: epoch + 1,
       train: running.result(),
       val: valMetrics,
-      ensemble: { rule: cfg.ensemble, weights: ens.weights, acc: ens.acc },
+      ensemble: { rule: cfg.ensemble, weights, acc: ens.acc },
       lr: lrs,
       seconds,
       imagesPerSecond: (steps * cfg.batchSize) / trainSeconds,
@@ -361,7 +388,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     const exported = buildExportModel({
       inputName: pm.inputName,
       inputShape: pm.inputShape,
-      blocks: trainers.map((t): ExportBlock => ({ block: t.block, head: t.head, layout: t.runner.layout, params: t.runner.currentParams(), state: t.runner.currentState() })),
+      blocks: trainers.map((t): ExportBlock => ({ block: t.block, objective: t.objective, layout: t.runner.layout, params: t.runner.currentParams(), state: t.runner.currentState() })),
       weights,
       classes: cfg.classes,
       preprocess: { size: cfg.imageSize, mean: [...mean], std: [...std] },

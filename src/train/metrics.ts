@@ -57,13 +57,13 @@ export class RunningMetrics {
     this.sum = new Float32Array(maxBatch * classes);
   }
 
-  /** Adds one block's minibatch result (loss is the batch mean). */
-  addBlock(k: number, loss: number, goodness: Float32Array, labels: ArrayLike<number>): void {
+  /** Adds one block's minibatch result (loss is the batch mean); `ensemble`: counts in the "layers" mean. */
+  addBlock(k: number, loss: number, goodness: Float32Array, labels: ArrayLike<number>, ensemble = true): void {
     const n = labels.length;
     this.loss[k]! += loss * n;
     this.correct[k]! += Math.round(accuracy(goodness, labels, this.classes) * n);
     if (k === 0) this.sum.fill(0, 0, n * this.classes);
-    for (let i = 0; i < n * this.classes; i++) this.sum[i]! += goodness[i]!;
+    if (ensemble) for (let i = 0; i < n * this.classes; i++) this.sum[i]! += goodness[i]!;
   }
 
   /** Closes a minibatch after all blocks were added (ensemble = mean goodness of all blocks). */

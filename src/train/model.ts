@@ -4,8 +4,9 @@
  */
 import { basename } from 'node:path';
 import { loadModel } from '../onnx/io.js';
-import { getMetadata, type Model } from '../ir/graph.js';
-import type { TensorData } from '../ir/tensor.js';
+import { getMetadata, type Model, type Node } from '../ir/graph.js';
+import { floatTensor, type TensorData } from '../ir/tensor.js';
+import { mixSeed, Rng } from '../util/rng.js';
 import { importModel, type ImportedModel } from '../import/index.js';
 import { splitIntoBlocksDetailed, type SplitMethod } from '../blocks/index.js';
 import { createModel, isBuiltinModel, BUILTIN_MODELS } from '../models/index.js';
@@ -89,4 +90,90 @@ export async function prepareModel(source: string, opts: PrepareModelOptions = {
     ...(normalize ? { normalize } : {}),
     imported,
   };
+}
+
+/**
+ * The BP baseline's single block: the whole network up to its logits, with the
+ * classifier replaced by a J-way one when the label set differs (SPEC §5), and
+ * the classifier's dropout (metadata `sff.dropout`) before it in training.
+ */
+export function bpBlock(pm: PreparedModel, classes: number, seed: number): TrainBlock {
+  const im = pm.imported;
+  const g = im.model.graph;
+  const producers = g.producers();
+  let logits = g.outputs[0]!.name;
+  const last = producers.get(logits);
+  if (last && (last.opType === 'Softmax' || last.opType === 'LogSoftmax')) logits = last.inputs[0]!;
+  const keep = new Set<Node>();
+  const visit = (v: string) => {
+    const n = producers.get(v);
+    if (!n || keep.has(n)) return;
+    keep.add(n);
+    n.inputs.forEach((i) => i && visit(i));
+  };
+  visit(logits);
+  const nodes = g.nodes.filter((n) => keep.has(n)).map((n) => ({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], attrs: { ...n.attrs } }));
+  const constants = new Map<string, TensorData>();
+  for (const n of nodes) for (const i of n.inputs) if (g.initializers.has(i)) constants.set(i, g.initializers.get(i)!);
+  const clsNode = nodes.find((n) => n.name === im.head.classifier);
+  if (clsNode && im.head.classes !== classes) replaceClassifier(clsNode, nodes, constants, classes, seed);
+  const dropout = Number(getMetadata(im.model, 'sff.dropout') ?? 0);
+  if (clsNode && dropout > 0) {
+    const dropped = `${clsNode.inputs[0]}__dropout`;
+    nodes.splice(nodes.indexOf(clsNode), 0, {
+      name: `${clsNode.name.replace(/\/[^/]*$/, '')}/dropout/Dropout`,
+      opType: 'Dropout',
+      domain: '',
+      inputs: [clsNode.inputs[0]!, `${dropped}_ratio`],
+      outputs: [dropped],
+      attrs: {},
+    });
+    constants.set(`${dropped}_ratio`, floatTensor(`${dropped}_ratio`, [], [dropout]));
+    clsNode.inputs[0] = dropped;
+  }
+  const trainable = [...new Set(nodes.flatMap((n) => n.inputs.filter((i) => im.params.includes(i) || i.endsWith('__new'))))];
+  const used = new Set(nodes.flatMap((n) => n.inputs));
+  for (const k of [...constants.keys()]) if (!used.has(k)) constants.delete(k);
+  const state = im.buffers.filter((b) => constants.has(b));
+  return {
+    index: 0,
+    name: 'network',
+    input: im.input,
+    output: logits,
+    nodes,
+    constants,
+    trainable,
+    state,
+    inputShape: pm.inputShape,
+    outputShape: [classes],
+  };
+}
+
+/** A new J-way classifier (PyTorch's default Linear/Conv init), named like the old one plus `__new`. */
+function replaceClassifier(cls: Node, nodes: Node[], constants: Map<string, TensorData>, classes: number, seed: number): void {
+  const rng = new Rng(mixSeed(seed, 0xc1a55));
+  const fresh = (old: string, dims: number[], fanIn: number) => {
+    const name = `${old}__new`;
+    const bound = 1 / Math.sqrt(fanIn);
+    constants.set(name, floatTensor(name, dims, Float32Array.from({ length: dims.reduce((a, d) => a * d, 1) }, () => rng.uniform(-bound, bound))));
+    return name;
+  };
+  const w = constants.get(cls.inputs[1]!);
+  if (!w) throw new Error(`classifier '${cls.name}' has no constant weight to replace`);
+  if (cls.opType === 'Gemm') {
+    const transB = cls.attrs.transB?.type === 'int' && cls.attrs.transB.value === 1;
+    const fanIn = transB ? w.dims[1]! : w.dims[0]!;
+    cls.inputs[1] = fresh(w.name, transB ? [classes, fanIn] : [fanIn, classes], fanIn);
+    if (cls.inputs[2]) cls.inputs[2] = fresh(cls.inputs[2], [classes], fanIn);
+  } else if (cls.opType === 'Conv') {
+    const fanIn = w.dims.slice(1).reduce((a, d) => a * d, 1);
+    cls.inputs[1] = fresh(w.name, [classes, ...w.dims.slice(1)], fanIn);
+    if (cls.inputs[2]) cls.inputs[2] = fresh(cls.inputs[2], [classes], fanIn);
+  } else if (cls.opType === 'MatMul') {
+    const fanIn = w.dims[0]!;
+    cls.inputs[1] = fresh(w.name, [fanIn, classes], fanIn);
+    const add = nodes.find((n) => n.opType === 'Add' && n.inputs.includes(cls.outputs[0]!));
+    const bias = add?.inputs.find((i) => constants.has(i));
+    if (add && bias) add.inputs[add.inputs.indexOf(bias)] = fresh(bias, [classes], fanIn);
+  } else throw new Error(`cannot replace a ${cls.opType} classifier ('${cls.name}') for a new label set`);
 }

@@ -6,6 +6,8 @@ export interface FinetuneOptions {
   model: string;
   /** Dataset path (see `prepareData`), or `builtin:shapes`. */
   data: string;
+  /** sff (default), bp (end-to-end baseline) or cwc (CwC-mod baseline), SPEC §5. */
+  method?: Method;
   /** Output folder (default artifacts/<model name>). */
   out?: string;
   epochs?: number;
@@ -53,7 +55,10 @@ export type FinetuneEvent =
   | { type: 'step'; epoch: number; step: number; steps: number; losses: number[] };
 
 /** The resolved configuration, stored in checkpoints so a resume rebuilds the same run. */
+export type Method = 'sff' | 'bp' | 'cwc';
+
 export interface RunConfig {
+  method: Method;
   model: string;
   data: string;
   out: string;

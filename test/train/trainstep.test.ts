@@ -12,7 +12,8 @@ import { floatTensor } from '../../src/ir/tensor.js';
 import { blockLayout, buildEvalGraph, buildTrainStep } from '../../src/train/artifacts.js';
 import { BlockRunner } from '../../src/train/runner.js';
 import { createSession } from '../../src/train/session.js';
-import { headParams, type HeadSpec } from '../../src/sff/head.js';
+import type { HeadSpec } from '../../src/sff/head.js';
+import { sffObjective } from '../../src/sff/objective.js';
 import type { TrainBlock } from '../../src/train/block.js';
 
 interface Fixture {
@@ -55,13 +56,13 @@ describe('SFF train step vs PyTorch', () => {
   it('reproduces two AdamW steps of a conv+BN+ReLU+pool block with LayerNorm and aux head', async () => {
     const block = fixtureBlock();
     const head: HeadSpec = { channels: fx.C, classes: fx.J, kernel: 3, norm: 'chain', seed: 0 };
-    const hp = headParams(head, 'sff.block0');
-    const layout = blockLayout(block, hp);
+    const objective = sffObjective(head, 'sff.block0');
+    const layout = blockLayout(block, objective.params);
     const byName = new Map(fx.param_names.map((n, i) => [n, Float32Array.from(fx.init[i]!)]));
     const headName = (n: string) => n.replace('sff.block0.norm', 'ln').replace('sff.block0.aux', 'aux');
     const init = layout.pack((n) => byName.get(n) ?? byName.get(headName(n))!);
-    const train = await buildTrainStep({ block, head, batchSize: fx.N, adamw: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: fx.weight_decay } }, layout);
-    const evalModel = buildEvalGraph(block, head, layout);
+    const train = await buildTrainStep({ block, objective, classes: fx.J, batchSize: fx.N, adamw: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: fx.weight_decay } }, layout);
+    const evalModel = buildEvalGraph(block, objective, layout, fx.J);
     const sessions = { train: await createSession(train), eval: await createSession(evalModel) };
     const state = new Map(block.state.map((s) => [s, { data: new Float32Array(block.constants.get(s)!.raw.slice().buffer), dims: [fx.C] }]));
     const runner = new BlockRunner('block0', layout, { params: init, state }, sessions, new Map(block.state.map((s) => [s, [fx.C]])), fx.lr);

@@ -7,6 +7,7 @@ export const DEMO = { model: 'builtin:cnnb', data: 'builtin:shapes', epochs: 3, 
 
 interface TrainArgs {
   model?: string;
+  method?: string;
   data?: string;
   out?: string;
   epochs?: number;
@@ -49,6 +50,7 @@ export function trainOptions(argv: TrainArgs): FinetuneOptions {
   const set = <K extends keyof FinetuneOptions>(k: K, v: FinetuneOptions[K] | undefined) => {
     if (v !== undefined) o[k] = v;
   };
+  set('method', argv.method as FinetuneOptions['method']);
   set('out', argv.out);
   set('epochs', argv.epochs);
   set('batchSize', argv['batch-size']);
@@ -84,6 +86,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     y
       .positional('model', { type: 'string', describe: 'model.onnx, or builtin:cnn|cnnb|resnet18|mobilenetv3-small' })
       .option('data', { type: 'string', describe: 'image folder, CIFAR binaries, IDX files, or builtin:shapes' })
+      .option('method', { type: 'string', choices: ['sff', 'bp', 'cwc'], describe: 'sff (default); bp or cwc: the baselines of SPEC §5' })
       .option('out', { alias: 'o', type: 'string', describe: 'output folder (default artifacts/<model>)' })
       .option('epochs', { type: 'number', describe: 'epochs (default 100; early stopping after 30 without improvement)' })
       .option('batch-size', { type: 'number', describe: 'default 128 for inputs ≤ 64 px, else 64' })

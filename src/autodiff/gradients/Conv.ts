@@ -1,0 +1,263 @@
+/**
+ * Gradient of Conv (2-D, NCHW): any stride, explicit/asymmetric pads and
+ * auto_pad, dilation, group (incl. depthwise), optional bias.
+ *
+ *  - dX, stride 1: Conv of dY with the flipped, group-transposed kernel ("full"
+ *    correlation) — as fast as the forward pass. Strided (or pads larger than
+ *    the dilated kernel): ConvTranspose with explicit pads + output_padding.
+ *  - dW, ordinary/grouped conv: im2col built from X transposed to [C,N,H,W]
+ *    (Pad, k² strided Slices, Concat → [C·k², N·OH·OW]) times dY transposed to
+ *    [g, N·OH·OW, M/g] with one (batched) MatMul, then a small Transpose.
+ *  - dW, depthwise (group = C_in, one input channel per group): see
+ *    `depthwiseWeightGrad`; the formulation is selectable (`setDepthwiseMode`)
+ *    so the benchmark can compare them; the default is the fastest measured.
+ *  - dB: ReduceSum of dY over N, H, W.
+ * dX is only built when ctx.needsGrad(0).
+ */
+import type { GraphBuilder } from '../../ir/builder.js';
+import { attrInt, attrInts } from '../../ir/attrs.js';
+import { floatTensor } from '../../ir/tensor.js';
+import type { GradContext, GradRule } from '../types.js';
+import { padZeros, reduce, reshape, resolveWindow, slice, transpose, transposePads, unsqueeze, type Window2d } from './_conv_util.js';
+
+/**
+ * Depthwise weight-gradient formulations:
+ *  - 'im2col-mul': per tap, strided Slice of padded X (laid out [C,N,H,W]) × dY
+ *    ([C,N,OH,OW]), then ReduceSum over N,OH,OW.
+ *  - 'grouped-conv': Conv over X reshaped [1, N·C, Hp, Wp] with dY as kernel
+ *    (group N·C, dilation = stride, stride = dilation), then ReduceSum over N.
+ *  - 'grouped-conv-c': Conv over X transposed to [1, C·N, Hp, Wp] with dY
+ *    transposed as kernel [C, N, OH, OW] (group C): the N-sum happens inside the conv.
+ *  - 'im2col-matmul': im2col as for ordinary convs, then a batched MatMul per channel.
+ */
+export type DepthwiseMode = 'im2col-mul' | 'grouped-conv' | 'grouped-conv-c' | 'im2col-matmul';
+let depthwiseMode: DepthwiseMode = 'grouped-conv';
+export function setDepthwiseMode(m: DepthwiseMode): void {
+  depthwiseMode = m;
+}
+export function getDepthwiseMode(): DepthwiseMode {
+  return depthwiseMode;
+}
+
+/** Ordinary-conv weight gradient: one Gemm per kernel tap, or one Gemm over the concatenated im2col matrix. */
+export type Im2colMode = 'auto' | 'per-tap' | 'concat';
+let im2colMode: Im2colMode = 'auto';
+/** 'auto' switches to per-tap Gemms when the concatenated im2col matrix would exceed this many bytes. */
+const IM2COL_CONCAT_MAX_BYTES = 64 << 20;
+export function setIm2colMode(m: Im2colMode): void {
+  im2colMode = m;
+}
+
+interface ConvGeom {
+  N: number;
+  C: number;
+  M: number;
+  g: number;
+  inSp: number[];
+  outSp: number[];
+  w: Window2d;
+}
+
+function geometry(ctx: GradContext): ConvGeom {
+  const { node } = ctx;
+  const xs = ctx.shape(node.inputs[0]!);
+  const ws = ctx.shape(node.inputs[1]!);
+  const ys = ctx.shape(node.outputs[0]!);
+  if (xs.length !== 4) throw new Error(`Conv gradient: node '${node.name}' is ${xs.length - 2}-D; only 2-D convolutions are supported`);
+  const kernel = attrInts(node, 'kernel_shape', ws.slice(2));
+  const inSp = xs.slice(2);
+  const outSp = ys.slice(2);
+  return { N: xs[0]!, C: xs[1]!, M: ws[0]!, g: attrInt(node, 'group', 1), inSp, outSp, w: resolveWindow(node, kernel, inSp, outSp) };
+}
+
+/** Full correlation of `dy` (stride-1 geometry) with the flipped, group-transposed kernel. */
+function stride1InputGrad(ctx: GradContext, geo: ConvGeom, dy: string, begin: number[], end: number[]): string {
+  const { b } = ctx;
+  const W = ctx.node.inputs[1]!;
+  const { w, g, C, M } = geo;
+  const [kh, kw] = w.kernel as [number, number];
+  // W [M, C/g, kh, kw] → W' [C, M/g, kh, kw], flipped spatially.
+  let wt: string;
+  if (g === 1) wt = transpose(b, W, [1, 0, 2, 3]);
+  else if (M === g && C === g) wt = W; // depthwise multiplier 1: [C,1,kh,kw] already
+  else wt = reshape(b, transpose(b, reshape(b, W, [g, M / g, C / g, kh, kw]), [0, 2, 1, 3, 4]), [C, M / g, kh, kw]);
+  const flipped = kh === 1 && kw === 1 ? wt : slice(b, wt, [-1, -1], [-(2 ** 62), -(2 ** 62)], [2, 3], [-1, -1]);
+  return b.op('Conv', [dy, flipped], {
+    group: g,
+    dilations: w.dilations,
+    pads: [begin[0]!, begin[1]!, end[0]!, end[1]!],
+    strides: [1, 1],
+    kernel_shape: [kh, kw],
+  });
+}
+
+/**
+ * Strided dX: 'convtranspose' (ConvTranspose with output_padding), 'zero-insert'
+ * (dY with zeros inserted, then a stride-1 Conv), or 'auto' (zero-insert for
+ * depthwise convs, where onnxruntime's grouped ConvTranspose is slow; ConvTranspose otherwise).
+ */
+export type StridedDxMode = 'auto' | 'convtranspose' | 'zero-insert';
+let stridedDxMode: StridedDxMode = 'auto';
+export function setStridedDxMode(m: StridedDxMode): void {
+  stridedDxMode = m;
+}
+
+/** dX = full correlation of dY with the flipped kernel (stride 1) or ConvTranspose. */
+function inputGrad(ctx: GradContext, geo: ConvGeom, dy: string): string {
+  const { b } = ctx;
+  const W = ctx.node.inputs[1]!;
+  const { w, g, C, M, inSp, outSp } = geo;
+  const [kh, kw] = w.kernel as [number, number];
+  const stride1 = w.strides.every((s) => s === 1);
+  const fullPads = [0, 1].map((i) => (w.kernel[i]! - 1) * w.dilations[i]! - w.pads[i]!);
+  const endPads = [0, 1].map((i) => inSp[i]! - outSp[i]! + (w.kernel[i]! - 1) * w.dilations[i]! - fullPads[i]!);
+  if (stride1 && fullPads.every((p) => p >= 0) && endPads.every((p) => p >= 0)) return stride1InputGrad(ctx, geo, dy, fullPads, endPads);
+  if (fullPads.every((p) => p >= 0) && (stridedDxMode === 'zero-insert' || (stridedDxMode === 'auto' && g === C && g > 1))) {
+    // Zero-insertion: U = dY with s−1 zeros after every element, then the stride-1 rule.
+    const [sh, sw] = w.strides as [number, number];
+    const [OH, OW] = outSp as [number, number];
+    let u: string;
+    if (sh === sw) {
+      // [dY, 0, …] along channels, then DepthToSpace (DCR) puts dY at each block's (0, 0).
+      const z = b.op('ConstantOfShape', [b.constInt64([geo.N, M * (sh * sw - 1), OH, OW], [4], 'shape')], { value: floatTensor('value', [1], [0]) }, 'Zeros');
+      u = b.op('DepthToSpace', [b.op('Concat', [dy, z], { axis: 1 })], { blocksize: sh, mode: 'DCR' });
+    } else {
+      u = reshape(b, dy, [geo.N, M, OH, 1, OW, 1]);
+      u = padZeros(b, u, [0, 0, 0, 0, 0, 0, 0, 0, 0, sh - 1, 0, sw - 1], ctx.opset);
+      u = reshape(b, u, [geo.N, M, OH * sh, OW * sw]);
+    }
+    let uSp = [OH * sh, OW * sw];
+    let ends = [0, 1].map((i) => inSp[i]! - uSp[i]! + (w.kernel[i]! - 1) * w.dilations[i]! - fullPads[i]!);
+    if (ends.some((e) => e < 0)) {
+      uSp = [(OH - 1) * sh + 1, (OW - 1) * sw + 1];
+      u = slice(b, u, [0, 0], uSp, [2, 3]);
+      ends = [0, 1].map((i) => inSp[i]! - uSp[i]! + (w.kernel[i]! - 1) * w.dilations[i]! - fullPads[i]!);
+    }
+    if (ends.every((e) => e >= 0)) return stride1InputGrad(ctx, geo, u, fullPads, ends);
+  }
+  const tp = transposePads(w, inSp, outSp);
+  return b.op('ConvTranspose', [dy, W], {
+    group: g,
+    dilations: w.dilations,
+    strides: w.strides,
+    pads: tp.pads,
+    output_padding: tp.outputPadding.some((p) => p !== 0) ? tp.outputPadding : undefined,
+    kernel_shape: [kh, kw],
+  });
+}
+
+/**
+ * The k² strided windows of padded `xp` ([A, B, Hp, Wp]), each [A, B, OH, OW];
+ * tap order (i, j) row-major, matching the weight layout.
+ */
+function taps(b: GraphBuilder, xp: string, geo: ConvGeom): string[] {
+  const { w, outSp } = geo;
+  const out: string[] = [];
+  for (let i = 0; i < w.kernel[0]!; i++)
+    for (let j = 0; j < w.kernel[1]!; j++) {
+      const s0 = [i * w.dilations[0]!, j * w.dilations[1]!];
+      const e0 = [s0[0]! + (outSp[0]! - 1) * w.strides[0]! + 1, s0[1]! + (outSp[1]! - 1) * w.strides[1]! + 1];
+      out.push(slice(b, xp, s0, e0, [2, 3], w.strides));
+    }
+  return out;
+}
+
+/** X as [C, N, Hp, Wp] (transposed then zero-padded), trimmed to the rows the windows read. */
+function paddedCN(ctx: GradContext, geo: ConvGeom): string {
+  const { b } = ctx;
+  const xt = geo.N === 1 ? reshape(b, ctx.node.inputs[0]!, [geo.C, 1, ...geo.inSp]) : transpose(b, ctx.node.inputs[0]!, [1, 0, 2, 3]);
+  return padZeros(b, xt, [0, 0, geo.w.pads[0]!, geo.w.pads[1]!, 0, 0, geo.w.pads[2]!, geo.w.pads[3]!], ctx.opset);
+}
+
+/** dY as [M, N, OH, OW]. */
+function dyMN(b: GraphBuilder, dy: string, geo: ConvGeom): string {
+  return geo.N === 1 ? reshape(b, dy, [geo.M, 1, ...geo.outSp]) : transpose(b, dy, [1, 0, 2, 3]);
+}
+
+/** im2col weight gradient for ordinary and grouped convolutions. */
+function weightGradIm2col(ctx: GradContext, geo: ConvGeom, dy: string): string {
+  const { b } = ctx;
+  const { N, C, M, g, w, outSp } = geo;
+  const [kh, kw] = w.kernel as [number, number];
+  const L = N * outSp[0]! * outSp[1]!;
+  const k2 = kh * kw;
+  const xp = paddedCN(ctx, geo);
+  // dY → [M, L]
+  const dyT = N === 1 ? reshape(b, dy, [M, L]) : reshape(b, transpose(b, dy, [1, 0, 2, 3]), [M, L]);
+  const perTap = im2colMode === 'per-tap' || (im2colMode === 'auto' && C * k2 * L * 4 > IM2COL_CONCAT_MAX_BYTES);
+  if (g === 1 && k2 > 1 && perTap) {
+    // One Gemm per tap, dW[:, :, i, j] = dY2 · tapᵀ ([M, C]); no k²-sized concat is materialised
+    // and each tap buffer dies right after its Gemm.
+    const parts = taps(b, xp, geo).map((t) => unsqueeze(b, b.op('Gemm', [dyT, reshape(b, t, [C, L])], { transB: 1 }), [2], ctx.opset));
+    return reshape(b, b.op('Concat', parts, { axis: 2 }), [M, C, kh, kw]);
+  }
+  let cols: string; // [C·k², N·OH·OW], row (c, i, j)
+  if (k2 === 1) {
+    const t = taps(b, xp, geo)[0]!;
+    cols = reshape(b, t, [C, L]);
+  } else {
+    const ts = taps(b, xp, geo).map((t) => reshape(b, t, [C, 1, L]));
+    cols = reshape(b, b.op('Concat', ts, { axis: 1 }), [C * k2, L]);
+  }
+  if (g === 1) {
+    // dW = dY2 [M, L] · cols^T → Gemm transB.
+    const dw = b.op('Gemm', [dyT, cols], { transB: 1 });
+    return reshape(b, dw, [M, C, kh, kw]);
+  }
+  const dyG = reshape(b, dyT, [g, M / g, L]);
+  const colsG = reshape(b, cols, [g, (C / g) * k2, L]);
+  const colsGT = transpose(b, colsG, [0, 2, 1]);
+  const dw = b.op('MatMul', [dyG, colsGT]); // [g, M/g, C/g·k²]
+  return reshape(b, dw, [M, C / g, kh, kw]);
+}
+
+/** Weight gradient for depthwise convs (group = C_in, M = C_in · multiplier). */
+function depthwiseWeightGrad(ctx: GradContext, geo: ConvGeom, dy: string, mode: DepthwiseMode): string {
+  const { b } = ctx;
+  const { N, C, M, w, inSp, outSp } = geo;
+  const [kh, kw] = w.kernel as [number, number];
+  const mult = M / C;
+  if (mode === 'im2col-matmul' || mult !== 1) return weightGradIm2col(ctx, geo, dy);
+  if (mode === 'im2col-mul') {
+    const xp = paddedCN(ctx, geo); // [C, N, Hp, Wp]
+    const dyT = dyMN(b, dy, geo); // [C, N, OH, OW]
+    const sums = taps(b, xp, geo).map((t) => reduce(b, 'ReduceSum', reshape(b, b.op('Mul', [t, dyT]), [C, N * outSp[0]! * outSp[1]!]), [1], true, ctx.opset));
+    const dw = sums.length === 1 ? sums[0]! : b.op('Concat', sums, { axis: 1 }); // [C, k²]
+    return reshape(b, dw, [M, 1, kh, kw]);
+  }
+  const Hp = inSp[0]! + w.pads[0]! + w.pads[2]!;
+  const Wp = inSp[1]! + w.pads[1]! + w.pads[3]!;
+  // Output of the "correlate X with dY" conv has ((Hp - ((OH-1)·s+1)) / d + 1) ≥ k rows; slice to k.
+  const oh = Math.floor((Hp - ((outSp[0]! - 1) * w.strides[0]! + 1)) / w.dilations[0]!) + 1;
+  const ow = Math.floor((Wp - ((outSp[1]! - 1) * w.strides[1]! + 1)) / w.dilations[1]!) + 1;
+  const trim = (v: string) => (oh === kh && ow === kw ? v : slice(b, v, [0, 0], [kh, kw], [2, 3]));
+  const attrs = { dilations: w.strides, strides: w.dilations, kernel_shape: outSp };
+  if (mode === 'grouped-conv') {
+    const xr = padZeros(b, reshape(b, ctx.node.inputs[0]!, [1, N * C, ...inSp]), [0, 0, w.pads[0]!, w.pads[1]!, 0, 0, w.pads[2]!, w.pads[3]!], ctx.opset);
+    const k = reshape(b, dy, [N * C, 1, ...outSp]);
+    const r = trim(b.op('Conv', [xr, k], { ...attrs, group: N * C })); // [1, N·C, kh, kw]
+    const s = reduce(b, 'ReduceSum', reshape(b, r, [N, C * kh * kw]), [0], false, ctx.opset);
+    return reshape(b, s, [M, 1, kh, kw]);
+  }
+  // grouped-conv-c
+  const xp = paddedCN(ctx, geo); // [C, N, Hp, Wp]
+  const xr = reshape(b, xp, [1, C * N, Hp, Wp]);
+  const k = dyMN(b, dy, geo); // [C, N, OH, OW]
+  const r = trim(b.op('Conv', [xr, k], { ...attrs, group: C })); // [1, C, kh, kw]
+  return reshape(b, r, [M, 1, kh, kw]);
+}
+
+export const Conv: GradRule = (ctx) => {
+  const dy = ctx.gradOutput(0);
+  const { node, b } = ctx;
+  if (!dy) return node.inputs.map(() => undefined);
+  const geo = geometry(ctx);
+  const res: (string | undefined)[] = node.inputs.map(() => undefined);
+  if (ctx.needsGrad(0)) res[0] = inputGrad(ctx, geo, dy);
+  if (node.inputs[1] && ctx.needsGrad(1)) {
+    const depthwise = geo.g === geo.C && geo.g > 1;
+    res[1] = depthwise ? depthwiseWeightGrad(ctx, geo, dy, depthwiseMode) : weightGradIm2col(ctx, geo, dy);
+  }
+  if (node.inputs[2] && ctx.needsGrad(2)) res[2] = reduce(b, 'ReduceSum', dy, [0, 2, 3], false, ctx.opset);
+  return res;
+};

@@ -13,6 +13,7 @@
  */
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
+import fsp from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -90,32 +91,72 @@ export function readCache(
   }
 }
 
-/** Writes a cache file atomically (tmp + rename). Returns an error message instead of throwing. */
-export function writeCache(file: string, header: CacheHeader, store: Uint8Array): string | null {
-  const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
-  let fd: number | null = null;
-  try {
-    fs.mkdirSync(path.dirname(file), { recursive: true });
-    const json = Buffer.from(JSON.stringify(header), 'utf8');
-    const dataOff = Math.ceil((16 + json.length) / 64) * 64;
-    const head = Buffer.alloc(dataOff);
-    MAGIC.copy(head, 0);
-    head.writeUInt32LE(CACHE_VERSION, 8);
-    head.writeUInt32LE(json.length, 12);
-    json.copy(head, 16);
-    fd = fs.openSync(tmp, 'w');
-    fs.writeSync(fd, head, 0, head.length, 0);
-    let done = 0;
-    while (done < store.length) {
-      done += fs.writeSync(fd, store, done, Math.min(CHUNK, store.length - done), dataOff + done);
+/** Cache writes still in flight in this process, by final file name. */
+const pendingWrites = new Map<string, Promise<string | null>>();
+
+/**
+ * Writes a cache file atomically without blocking the event loop (the bytes go out on
+ * libuv's thread pool while training starts). Resolves to null or an error message.
+ * Node keeps the process alive until the write finishes, unless it is killed/exit()ed;
+ * such a leftover temporary file is removed by `removeStaleTemps`.
+ */
+export function writeCacheInBackground(file: string, header: CacheHeader, store: Uint8Array): Promise<string | null> {
+  const job = (async (): Promise<string | null> => {
+    const tmp = `${file}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    let fh: fsp.FileHandle | null = null;
+    try {
+      await fsp.mkdir(path.dirname(file), { recursive: true });
+      const json = Buffer.from(JSON.stringify(header), 'utf8');
+      const dataOff = Math.ceil((16 + json.length) / 64) * 64;
+      const head = Buffer.alloc(dataOff);
+      MAGIC.copy(head, 0);
+      head.writeUInt32LE(CACHE_VERSION, 8);
+      head.writeUInt32LE(json.length, 12);
+      json.copy(head, 16);
+      fh = await fsp.open(tmp, 'w');
+      await fh.write(head, 0, head.length, 0);
+      const step = 64 << 20;
+      for (let done = 0; done < store.length;) {
+        const { bytesWritten } = await fh.write(store, done, Math.min(step, store.length - done), dataOff + done);
+        done += bytesWritten;
+      }
+      await fh.close();
+      fh = null;
+      await fsp.rename(tmp, file);
+      return null;
+    } catch (e) {
+      if (fh) await fh.close().catch(() => undefined);
+      await fsp.unlink(tmp).catch(() => undefined);
+      return (e as Error).message;
     }
-    fs.closeSync(fd);
-    fd = null;
-    fs.renameSync(tmp, file);
-    return null;
-  } catch (e) {
-    if (fd !== null) try { fs.closeSync(fd); } catch { /* ignore */ }
-    try { fs.unlinkSync(tmp); } catch { /* ignore */ }
-    return (e as Error).message;
+  })();
+  pendingWrites.set(file, job);
+  void job.finally(() => {
+    if (pendingWrites.get(file) === job) pendingWrites.delete(file);
+  });
+  return job;
+}
+
+/** Waits for an in-process background write of `file`, if any. */
+export async function awaitPendingWrite(file: string): Promise<void> {
+  const p = pendingWrites.get(file);
+  if (p) await p;
+}
+
+/** Removes temporary files left in `dir` by interrupted writes (older than an hour). */
+export function removeStaleTemps(dir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return;
+  }
+  const cutoff = Date.now() - 3600_000;
+  for (const n of names) {
+    if (!n.includes('.sffcache.tmp-')) continue;
+    const p = path.join(dir, n);
+    try {
+      if (fs.statSync(p).mtimeMs < cutoff) fs.unlinkSync(p);
+    } catch { /* ignore */ }
   }
 }

@@ -90,6 +90,7 @@ export async function resizeRaw(
 ): Promise<Buffer> {
   const { data, info } = await sharp(pixels, { raw: { width: srcW, height: srcH, channels } })
     .resize(width, height, { fit: 'cover', position: 'centre' })
+    .toColourspace(channels === 1 ? 'b-w' : 'srgb')
     .raw()
     .toBuffer({ resolveWithObject: true });
   if (info.width !== width || info.height !== height || info.channels !== channels) {
@@ -201,6 +202,61 @@ export function augmentInto(
           const s = srow + sx * c;
           for (let k = 0; k < c; k++) out[o + k] = src[s + k]!;
         }
+      }
+    }
+  }
+}
+
+/**
+ * Fused augment + normalise for 3-channel storage and 3-channel output: the random crop
+ * (offsets dy, dx in [0, 2·pad], zero padding) and optional horizontal flip are applied
+ * while writing NCHW floats, with no intermediate image. Same result as augmentInto
+ * followed by writeNCHW.
+ */
+export function writeNCHWAugmented3(
+  src: Uint8Array, h: number, w: number, dst: Float32Array, off: number, lut: Float32Array,
+  pad: number, dy: number, dx: number, flip: boolean,
+): void {
+  const hw = h * w;
+  const o1 = off + hw, o2 = off + 2 * hw;
+  const z0 = lut[0]!, z1 = lut[256]!, z2 = lut[512]!;
+  const shift = dx - pad;
+  // Output columns [x0, x1) read real pixels; the rest are padding.
+  const x0 = flip ? Math.max(0, shift) : Math.max(0, -shift);
+  const x1 = flip ? Math.min(w, w + shift) : Math.min(w, w - shift);
+  for (let y = 0; y < h; y++) {
+    const sy = y + dy - pad;
+    const row = y * w;
+    if (sy < 0 || sy >= h || x1 <= x0) {
+      dst.fill(z0, off + row, off + row + w);
+      dst.fill(z1, o1 + row, o1 + row + w);
+      dst.fill(z2, o2 + row, o2 + row + w);
+      continue;
+    }
+    if (x0 > 0) {
+      dst.fill(z0, off + row, off + row + x0);
+      dst.fill(z1, o1 + row, o1 + row + x0);
+      dst.fill(z2, o2 + row, o2 + row + x0);
+    }
+    if (x1 < w) {
+      dst.fill(z0, off + row + x1, off + row + w);
+      dst.fill(z1, o1 + row + x1, o1 + row + w);
+      dst.fill(z2, o2 + row + x1, o2 + row + w);
+    }
+    const srow = sy * w;
+    if (!flip) {
+      for (let x = x0, s = (srow + x0 + shift) * 3; x < x1; x++, s += 3) {
+        const p = row + x;
+        dst[off + p] = lut[src[s]!]!;
+        dst[o1 + p] = lut[256 + src[s + 1]!]!;
+        dst[o2 + p] = lut[512 + src[s + 2]!]!;
+      }
+    } else {
+      for (let x = x0, s = (srow + w - 1 - x0 + shift) * 3; x < x1; x++, s -= 3) {
+        const p = row + x;
+        dst[off + p] = lut[src[s]!]!;
+        dst[o1 + p] = lut[256 + src[s + 1]!]!;
+        dst[o2 + p] = lut[512 + src[s + 2]!]!;
       }
     }
   }

@@ -1,18 +1,26 @@
 /**
  * Gradient of Conv (2-D, NCHW): any stride, explicit/asymmetric pads and
- * auto_pad, dilation, group (incl. depthwise), optional bias.
+ * auto_pad, dilation, group (incl. depthwise and depth multipliers), optional bias.
+ * 1-D/3-D convolutions are rejected with a clear error.
  *
- *  - dX, stride 1: Conv of dY with the flipped, group-transposed kernel ("full"
- *    correlation) — as fast as the forward pass. Strided (or pads larger than
- *    the dilated kernel): ConvTranspose with explicit pads + output_padding.
+ *  - dX (only when ctx.needsGrad(0); a block's input never needs it):
+ *    stride 1: Conv of dY with the flipped, group-transposed kernel ("full"
+ *    correlation), as fast as the forward pass. Strided: ConvTranspose with
+ *    explicit pads + output_padding (default; `setStridedDxMode('zero-insert')`
+ *    instead builds dY with zeros inserted — Concat + DepthToSpace — and
+ *    reuses the stride-1 path; measured no faster, kept as an option).
  *  - dW, ordinary/grouped conv: im2col built from X transposed to [C,N,H,W]
- *    (Pad, k² strided Slices, Concat → [C·k², N·OH·OW]) times dY transposed to
- *    [g, N·OH·OW, M/g] with one (batched) MatMul, then a small Transpose.
- *  - dW, depthwise (group = C_in, one input channel per group): see
- *    `depthwiseWeightGrad`; the formulation is selectable (`setDepthwiseMode`)
- *    so the benchmark can compare them; the default is the fastest measured.
+ *    (Pad, k² strided Slices) against dY as [M, N·OH·OW]:
+ *      'auto' (default): one Gemm(transB) over the concatenated [C·k², N·OH·OW]
+ *      matrix while it stays ≤ 64 MiB, otherwise one Gemm per tap (no k²-sized
+ *      buffer; each tap dies after its Gemm). 'batched' (per-tap batched MatMul
+ *      over N without transposing X) is kept as a measured alternative.
+ *    Grouped (non-depthwise): one batched MatMul over groups.
+ *  - dW, depthwise (group = C_in, multiplier 1): `setDepthwiseMode`, default
+ *    'grouped-conv' = Conv over X reshaped [1, N·C, Hp, Wp] with dY as the
+ *    kernel (group N·C, dilation = stride, stride = dilation), Slice to k×k,
+ *    ReduceSum over N — the fastest of the four measured (see src/bench/autodiff.ts).
  *  - dB: ReduceSum of dY over N, H, W.
- * dX is only built when ctx.needsGrad(0).
  */
 import type { GraphBuilder } from '../../ir/builder.js';
 import { attrInt, attrInts } from '../../ir/attrs.js';
@@ -29,8 +37,11 @@ import { padZeros, reduce, reshape, resolveWindow, slice, transpose, transposePa
  *  - 'grouped-conv-c': Conv over X transposed to [1, C·N, Hp, Wp] with dY
  *    transposed as kernel [C, N, OH, OW] (group C): the N-sum happens inside the conv.
  *  - 'im2col-matmul': im2col as for ordinary convs, then a batched MatMul per channel.
+ *  - 'row-matmul': k row-slices of padded X (not k²), one batched MatMul per
+ *    (n, c) image: Z = dYᵀ[OW, OH] · rows[OH, k·Wp], whose strided diagonals
+ *    (one constant-index Gather) summed over OW and N are dW.
  */
-export type DepthwiseMode = 'im2col-mul' | 'grouped-conv' | 'grouped-conv-c' | 'im2col-matmul';
+export type DepthwiseMode = 'im2col-mul' | 'grouped-conv' | 'grouped-conv-c' | 'im2col-matmul' | 'row-matmul';
 let depthwiseMode: DepthwiseMode = 'grouped-conv';
 export function setDepthwiseMode(m: DepthwiseMode): void {
   depthwiseMode = m;
@@ -40,7 +51,7 @@ export function getDepthwiseMode(): DepthwiseMode {
 }
 
 /** Ordinary-conv weight gradient: one Gemm per kernel tap, or one Gemm over the concatenated im2col matrix. */
-export type Im2colMode = 'auto' | 'per-tap' | 'concat';
+export type Im2colMode = 'auto' | 'per-tap' | 'concat' | 'batched';
 let im2colMode: Im2colMode = 'auto';
 /** 'auto' switches to per-tap Gemms when the concatenated im2col matrix would exceed this many bytes. */
 const IM2COL_CONCAT_MAX_BYTES = 64 << 20;
@@ -97,7 +108,7 @@ function stride1InputGrad(ctx: GradContext, geo: ConvGeom, dy: string, begin: nu
  * depthwise convs, where onnxruntime's grouped ConvTranspose is slow; ConvTranspose otherwise).
  */
 export type StridedDxMode = 'auto' | 'convtranspose' | 'zero-insert';
-let stridedDxMode: StridedDxMode = 'auto';
+let stridedDxMode: StridedDxMode = 'convtranspose';
 export function setStridedDxMode(m: StridedDxMode): void {
   stridedDxMode = m;
 }
@@ -181,6 +192,17 @@ function weightGradIm2col(ctx: GradContext, geo: ConvGeom, dy: string): string {
   const [kh, kw] = w.kernel as [number, number];
   const L = N * outSp[0]! * outSp[1]!;
   const k2 = kh * kw;
+  if (g === 1 && im2colMode === 'batched') {
+    // Taps sliced from X in its own [N, C, H, W] layout (no transpose of X); per tap a batched
+    // MatMul over N: [N, C, OH·OW] · [N, OH·OW, M] → [N, C, M], summed over N at the end.
+    const l = outSp[0]! * outSp[1]!;
+    const xpn = padZeros(b, ctx.node.inputs[0]!, [0, 0, w.pads[0]!, w.pads[1]!, 0, 0, w.pads[2]!, w.pads[3]!], ctx.opset);
+    const dyt = transpose(b, reshape(b, dy, [N, M, l]), [0, 2, 1]);
+    const parts = taps(b, xpn, geo).map((t) => unsqueeze(b, b.op('MatMul', [reshape(b, t, [N, C, l]), dyt]), [3], ctx.opset));
+    const cat = parts.length === 1 ? parts[0]! : b.op('Concat', parts, { axis: 3 }); // [N, C, M, k²]
+    const sum = reduce(b, 'ReduceSum', cat, [0], false, ctx.opset); // [C, M, k²]
+    return reshape(b, transpose(b, sum, [1, 0, 2]), [M, C, kh, kw]);
+  }
   const xp = paddedCN(ctx, geo);
   // dY → [M, L]
   const dyT = N === 1 ? reshape(b, dy, [M, L]) : reshape(b, transpose(b, dy, [1, 0, 2, 3]), [M, L]);
@@ -218,6 +240,23 @@ function depthwiseWeightGrad(ctx: GradContext, geo: ConvGeom, dy: string, mode: 
   const [kh, kw] = w.kernel as [number, number];
   const mult = M / C;
   if (mode === 'im2col-matmul' || mult !== 1) return weightGradIm2col(ctx, geo, dy);
+  if (mode === 'row-matmul') {
+    const [sh, sw] = w.strides as [number, number];
+    const [dh, dw] = w.dilations as [number, number];
+    const [OH, OW] = outSp as [number, number];
+    const Hp = inSp[0]! + w.pads[0]! + w.pads[2]!;
+    const Wp = inSp[1]! + w.pads[1]! + w.pads[3]!;
+    const xp = reshape(b, padZeros(b, ctx.node.inputs[0]!, [0, 0, w.pads[0]!, w.pads[1]!, 0, 0, w.pads[2]!, w.pads[3]!], ctx.opset), [N * C, Hp, Wp]);
+    const rows = Array.from({ length: kh }, (_, i) => unsqueeze(b, slice(b, xp, [i * dh], [i * dh + (OH - 1) * sh + 1], [1], [sh]), [2], ctx.opset));
+    const xr = reshape(b, rows.length === 1 ? rows[0]! : b.op('Concat', rows, { axis: 2 }), [N * C, OH, kh * Wp]);
+    const dyt = transpose(b, reshape(b, dy, [N * C, OH, OW]), [0, 2, 1]); // [N·C, OW, OH]
+    const z = reshape(b, b.op('MatMul', [dyt, xr]), [N * C, OW * kh * Wp]); // Z[ow, i, w]
+    const idx: number[] = [];
+    for (let i = 0; i < kh; i++) for (let j = 0; j < kw; j++) for (let o = 0; o < OW; o++) idx.push(o * kh * Wp + i * Wp + o * sw + j * dw);
+    const gathered = b.op('Gather', [z, b.constInt64(idx, [idx.length], 'diag')], { axis: 1 }); // [N·C, k²·OW]
+    const sum = reduce(b, 'ReduceSum', reshape(b, gathered, [N, C * kh * kw, OW]), [0, 2], false, ctx.opset);
+    return reshape(b, sum, [M, 1, kh, kw]);
+  }
   if (mode === 'im2col-mul') {
     const xp = paddedCN(ctx, geo); // [C, N, Hp, Wp]
     const dyT = dyMN(b, dy, geo); // [C, N, OH, OW]

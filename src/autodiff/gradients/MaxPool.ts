@@ -9,8 +9,11 @@
  *    rule uses it.
  *  - Otherwise the rule appends its own MaxPool-with-Indices on the same input
  *    (same attributes). That recomputes the pool once in the backward but keeps
- *    the forward node on onnxruntime's faster Indices-free kernel; both give
- *    identical arg-max choices (first maximum in window order).
+ *    the forward node on onnxruntime's Indices-free kernel, which is ~4× faster
+ *    than the Indices variant (ResNet stem 3×3/2 on [32,64,112,112], 2 threads:
+ *    37 ms vs 156 ms); forward+backward totals measured equal (~300 ms) either
+ *    way, so the training-graph builder does NOT need to rewrite MaxPool nodes.
+ *    Both give identical arg-max choices (first maximum in window order).
  * Scatter: ScatterElements(reduction='add') of the flattened dY into zeros of
  * N·C·H·W elements (windows overlap when kernel > stride; opset ≥ 16). When
  * windows cannot overlap (kernel·dilation ≤ stride on every axis) a plain

@@ -1,0 +1,77 @@
+/**
+ * MaxPool, AveragePool and GlobalAveragePool gradient rules against central
+ * differences. Average pools are linear (eps 0.1 exact up to rounding);
+ * MaxPool inputs are distinct values 0.01 apart (a shuffled ramp), so eps 1e-3
+ * never changes an arg-max. Tolerance: |analytic − numeric| ≤ 1e-3 + 1e-3·|numeric|.
+ */
+import { describe, it } from 'vitest';
+import type { AttrValue } from '../../src/ir/attrs.js';
+import { checkGradients, randomFloats } from './harness.js';
+
+function shuffledRamp(n: number, seed: number): Float32Array {
+  const r = randomFloats(n, seed);
+  const idx = Array.from({ length: n }, (_, i) => i).sort((a, b) => r[a]! - r[b]!);
+  const out = new Float32Array(n);
+  idx.forEach((k, i) => (out[k] = (i - n / 2) * 0.01));
+  return out;
+}
+
+const maxCases: [string, number[], Record<string, AttrValue>][] = [
+  ['3x3/2 pad 1 (ResNet stem)', [2, 3, 9, 9], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }],
+  ['3x3/2 pad 1 on an even input', [1, 2, 8, 8], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }],
+  ['2x2/2', [2, 3, 8, 8], { kernel_shape: [2, 2], strides: [2, 2] }],
+  ['3x3/1 pad 1 (SPP-style, heavy overlap)', [1, 2, 5, 5], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] }],
+  ['3x3/2 ceil_mode', [1, 2, 8, 8], { kernel_shape: [3, 3], strides: [2, 2], ceil_mode: 1 }],
+  ['2x2/1 dilation 2, asymmetric pads', [1, 2, 7, 7], { kernel_shape: [2, 2], dilations: [2, 2], pads: [0, 1, 1, 0] }],
+  ['auto_pad SAME_UPPER 3x3/2', [1, 2, 7, 7], { kernel_shape: [3, 3], strides: [2, 2], auto_pad: 'SAME_UPPER' }],
+];
+
+describe('MaxPool gradient (central differences)', () => {
+  for (const [name, dims, attrs] of maxCases)
+    it(name, async () => {
+      const n = dims.reduce((p, d) => p * d, 1);
+      await checkGradients({
+        eps: 1e-3, rtol: 1e-3, atol: 1e-3,
+        inputs: { x: { dims, data: shuffledRamp(n, 3), trainable: true } },
+        build: (b, i) => b.op('MaxPool', [i.x!], attrs),
+      });
+    });
+  it('uses the forward node’s Indices output when present', async () => {
+    const dims = [2, 2, 6, 6];
+    const r = await checkGradients({
+      eps: 1e-3, rtol: 1e-3, atol: 1e-3,
+      inputs: { x: { dims, data: shuffledRamp(72 * 2, 4), trainable: true } },
+      build: (b, i) => b.node('MaxPool', [i.x!], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, { outputs: 2 })[0]!,
+    });
+    const maxPools = r.graph.nodes.filter((n) => n.opType === 'MaxPool');
+    if (maxPools.length !== 1) throw new Error(`expected no extra MaxPool, found ${maxPools.length}`);
+  });
+});
+
+const avgCases: [string, number[], Record<string, AttrValue>][] = [
+  ['3x3/2 pad 1, count_include_pad 0', [2, 3, 8, 8], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }],
+  ['3x3/2 pad 1, count_include_pad 1', [2, 3, 8, 8], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], count_include_pad: 1 }],
+  ['2x2/2 no pad', [2, 3, 6, 6], { kernel_shape: [2, 2], strides: [2, 2] }],
+  ['3x3/1 asymmetric pads [0,1,2,0]', [1, 2, 5, 5], { kernel_shape: [3, 3], pads: [0, 1, 2, 0] }],
+  ['3x3/2 ceil_mode, count_include_pad 0', [1, 2, 8, 8], { kernel_shape: [3, 3], strides: [2, 2], ceil_mode: 1 }],
+  ['3x3/2 ceil_mode pad 1, count_include_pad 1', [1, 2, 8, 8], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1], ceil_mode: 1, count_include_pad: 1 }],
+  ['auto_pad SAME_UPPER 3x3/2', [1, 2, 7, 7], { kernel_shape: [3, 3], strides: [2, 2], auto_pad: 'SAME_UPPER' }],
+];
+
+describe('AveragePool gradient (central differences)', () => {
+  for (const [name, dims, attrs] of avgCases)
+    it(name, async () => {
+      await checkGradients({
+        eps: 0.1, rtol: 1e-3, atol: 1e-3,
+        inputs: { x: { dims, trainable: true } },
+        build: (b, i) => b.op('AveragePool', [i.x!], attrs),
+      });
+    });
+});
+
+describe('GlobalAveragePool gradient (central differences)', () => {
+  for (const dims of [[2, 3, 4, 5], [3, 4, 1, 1], [2, 3, 7]])
+    it(`x [${dims}]`, async () => {
+      await checkGradients({ eps: 0.1, rtol: 1e-3, atol: 1e-3, inputs: { x: { dims, trainable: true } }, build: (b, i) => b.op('GlobalAveragePool', [i.x!]) });
+    });
+});

@@ -11,6 +11,7 @@ import { DataType } from '../onnx/schema.js';
 import { probeShapes } from '../ir/shapes.js';
 import { tensorFromNumbers } from '../ir/tensor.js';
 import { buildGradients } from '../autodiff/index.js';
+import { bnRunningStatUpdate } from '../autodiff/gradients/BatchNormalization.js';
 import { appendGoodnessLoss, type HeadParam } from '../sff/head.js';
 import type { Objective } from '../sff/objective.js';
 import { appendAdamW, type AdamWConfig } from '../optim/adamw.js';
@@ -66,7 +67,7 @@ export function headPrefix(block: TrainBlock): string {
  * their updated running statistics become outputs named IO.stateOut(stat)).
  * Returns the value holding the block output.
  */
-export function appendBlockNodes(b: GraphBuilder, block: TrainBlock, input: string, training: boolean, bnMomentum = 0.1): string {
+export function appendBlockNodes(b: GraphBuilder, block: TrainBlock, input: string, training: boolean, bnMomentum?: number): string {
   const rename = (v: string) => (v === block.input ? input : v);
   for (const n of block.nodes) {
     const copy: Node = { ...n, inputs: n.inputs.map(rename), outputs: [...n.outputs], attrs: { ...n.attrs } };
@@ -74,9 +75,17 @@ export function appendBlockNodes(b: GraphBuilder, block: TrainBlock, input: stri
       delete copy.attrs.training_mode;
       copy.outputs = [n.outputs[0]!];
       if (training) {
+        // Batch statistics; the running statistics are updated by bnRunningStatUpdate
+        // (PyTorch's unbiased variance, which onnxruntime's own outputs do not use).
         copy.attrs.training_mode = { type: 'int', value: 1 };
-        copy.attrs.momentum = { type: 'float', value: 1 - bnMomentum };
-        copy.outputs = [n.outputs[0]!, IO.stateOut(n.inputs[3]!), IO.stateOut(n.inputs[4]!)];
+        if (bnMomentum !== undefined) copy.attrs.momentum = { type: 'float', value: 1 - bnMomentum };
+        // onnxruntime insists on all three outputs in training mode; the last two go unused.
+        // Its kernel updates the running-stat inputs in place, so it gets private
+        // placeholders rather than the state the update below reads.
+        copy.outputs = [n.outputs[0]!, b.unique('bn_running_mean_unused'), b.unique('bn_running_var_unused')];
+        const C = block.constants.get(n.inputs[3]!)!.dims;
+        copy.inputs[3] = b.constFloat(new Float32Array(C[0]!), C, 'bn_mean_placeholder');
+        copy.inputs[4] = b.constFloat(new Float32Array(C[0]!).fill(1), C, 'bn_var_placeholder');
       }
     }
     if (n.opType === 'Dropout' && training) {
@@ -163,6 +172,12 @@ export async function buildTrainStep(spec: BlockArtifactsSpec, layout: ParamLayo
   probeGraph.topoSort();
   const shapes = await probeShapes({ ...forward, graph: probeGraph });
 
+  for (const n of block.nodes.filter((x) => x.opType === 'BatchNormalization')) {
+    const x = n.inputs[0] === block.input ? IO.x : n.inputs[0]!;
+    const [mean, variance] = bnRunningStatUpdate(b, { ...n, inputs: [x, ...n.inputs.slice(1)] }, shapes.get(x)!.dims, OPSET);
+    b.node('Identity', [mean], {}, { outputs: [IO.stateOut(n.inputs[3]!)], name: 'out/running_mean' });
+    b.node('Identity', [variance], {}, { outputs: [IO.stateOut(n.inputs[4]!)], name: 'out/running_var' });
+  }
   const grads = buildGradients({ graph: g, loss, wrt: layout.entries.map((e) => e.name), shapes, opset: OPSET, prefix: '/grad', block: block.name });
   const flatGrad = appendPack(new GraphBuilder(g, '/grad'), grads, layout);
   const ob = new GraphBuilder(g, '/adamw');

@@ -52,6 +52,8 @@ export interface FinetuneResult {
   exportCheck?: { maxAbsDiff: number; accuracy: number; trainingAccuracy: number; scale: number };
   blocks: { name: string; params: number; headParams: number; frozen: boolean }[];
   peakRssMB: number;
+  /** Trainable parameters, aux heads (and CwC-mod's linear probe) included. */
+  trainableParams: number;
   stoppedEarly: boolean;
 }
 
@@ -106,14 +108,14 @@ interface Trainer {
   seconds: number;
 }
 
-interface Stage {
+export interface Stage {
   block: TrainBlock;
   objective: Objective;
   role: 'layer' | 'probe';
 }
 
 /** What is trained, block by block, for each method (SPEC §2, §5). */
-function planStages(pm: PreparedModel, cfg: RunConfig): Stage[] {
+export function planStages(pm: PreparedModel, cfg: RunConfig): Stage[] {
   const J = cfg.classes.length;
   if (cfg.method === 'bp') return [{ block: bpBlock(pm, J, cfg.seed), objective: classifierObjective(), role: 'layer' }];
   const stages: Stage[] = pm.blocks.map((original) => {
@@ -297,6 +299,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   let stoppedEarly = false;
   const layerIdx = trainers.flatMap((t, k) => (t.role === 'layer' ? [k] : []));
   const probeIdx = trainers.findIndex((t) => t.role === 'probe');
+  const trainableParams = trainers.reduce((a, t) => a + t.runner.layout.total, 0); // frozen blocks' layouts hold only their heads
 
   for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
     const t0 = performance.now();
@@ -347,6 +350,10 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
       ensemble: { rule: cfg.ensemble, weights, acc: ens.acc },
       lr: lrs,
       seconds,
+      trainSeconds,
+      steps,
+      stepSeconds: trainSeconds / Math.max(steps, 1),
+      trainableParams,
       imagesPerSecond: (steps * cfg.batchSize) / trainSeconds,
       blockImagesPerSecond: trainers.map((t) => (steps * cfg.batchSize) / Math.max(t.seconds, 1e-9)),
       peakRssMB: peakRssMB(),
@@ -378,6 +385,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     best: bestMetrics,
     blocks: trainers.map((t) => ({ name: t.block.name, params: t.runner.layout.total - t.headParamCount, headParams: t.headParamCount, frozen: isFrozen(cfg, t.block) })),
     peakRssMB: peakRssMB(),
+    trainableParams,
     stoppedEarly,
   };
   if (!opts.noExport && history.length) {
@@ -463,5 +471,6 @@ function summarise(r: FinetuneResult, trainers: Trainer[], log: (s: string) => v
   const last = r.history.at(-1)!;
   log(`  ensembles: ${Object.entries(b.val.layers).map(([k, v]) => `${k} ${pct(v)}`).join(', ')}`);
   log(`  throughput ${last.imagesPerSecond.toFixed(0)} img/s overall, peak memory ${r.peakRssMB.toFixed(0)} MB`);
+  log(`  time per epoch ${formatSeconds(last.seconds)} (training ${formatSeconds(last.trainSeconds)}, ${(last.stepSeconds * 1000).toFixed(0)} ms/step), trainable params ${r.trainableParams.toLocaleString('en-US')} (aux heads included)`);
   if (r.modelPath) log(`model written to ${r.modelPath}`);
 }

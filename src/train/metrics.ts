@@ -18,7 +18,14 @@ export interface EpochMetrics {
   /** The ensemble rule used for early stopping and export, and its weights. */
   ensemble: { rule: string; weights: number[]; acc: number };
   lr: number[];
+  /** Wall time of the whole epoch (training + validation), seconds. */
   seconds: number;
+  /** Wall time of the training part of the epoch, its number of steps, and the mean wall time per step. */
+  trainSeconds: number;
+  steps: number;
+  stepSeconds: number;
+  /** Trainable parameters of the run, aux heads (and CwC-mod's linear probe) included. */
+  trainableParams: number;
   imagesPerSecond: number;
   /** Per-block train-step throughput (images/s of the block's own session time). */
   blockImagesPerSecond: number[];
@@ -83,6 +90,10 @@ export function appendMetrics(path: string, m: EpochMetrics): void {
   appendFileSync(path, JSON.stringify(m) + '\n');
 }
 
+/**
+ * Peak resident memory of this process (the OS high-water mark, MB). onnxruntime's own arena
+ * peak is not reported: onnxruntime-node exposes no allocator statistics.
+ */
 export function peakRssMB(): number {
   return process.resourceUsage().maxRSS / 1024;
 }

@@ -49,6 +49,12 @@ export class BlockRunner {
   private readonly m: PingPong;
   private readonly v: PingPong;
   private readonly stats = new Map<string, PingPong>();
+  /**
+   * Train-step outputs written in place from the second step on (the train graph has a fixed
+   * batch): no fresh memory per step for the next block's input, which is costly where
+   * touching new pages is. A StepResult's `next` and `goodness` are valid until this runner's next trainStep.
+   */
+  private stepOut?: { next: ort.Tensor; goodness: ort.Tensor };
   step = 0;
   lr: number;
 
@@ -92,10 +98,11 @@ export class BlockRunner {
       [IO.lr]: new ort.Tensor('float32', new Float32Array([this.lr]), []),
       ...this.stateFeeds(),
     };
+    const reuse = this.stepOut && this.stepOut.next.dims[0] === x.dims[0] ? this.stepOut : undefined;
     const fetches: Record<string, ort.Tensor | null> = {
-      [IO.next]: null,
+      [IO.next]: reuse?.next ?? null,
       [IO.loss]: null,
-      [IO.goodness]: null,
+      [IO.goodness]: reuse?.goodness ?? null,
       [IO.paramsOut]: new ort.Tensor('float32', this.params.spare, [P]),
       [IO.mOut]: new ort.Tensor('float32', this.m.spare, [P]),
       [IO.vOut]: new ort.Tensor('float32', this.v.spare, [P]),
@@ -107,7 +114,11 @@ export class BlockRunner {
     this.v.swap();
     for (const s of this.stats.values()) s.swap();
     this.step++;
-    return { next: out[IO.next] as ort.Tensor, loss: (out[IO.loss]!.data as Float32Array)[0]!, goodness: out[IO.goodness]!.data as Float32Array };
+    const next = out[IO.next] as ort.Tensor;
+    const goodness = out[IO.goodness] as ort.Tensor;
+    if (!reuse && next.type === 'float32' && goodness.type === 'float32')
+      this.stepOut = { next: new ort.Tensor('float32', new Float32Array(next.size), next.dims), goodness: new ort.Tensor('float32', new Float32Array(goodness.size), goodness.dims) };
+    return { next, loss: (out[IO.loss]!.data as Float32Array)[0]!, goodness: goodness.data as Float32Array };
   }
 
   /** Forward with running statistics: the next block's input and the goodness. */

@@ -109,7 +109,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('lr-patience', { type: 'number', describe: 'ReduceLROnPlateau patience per block (default 10)' })
       .option('stop-patience', { type: 'number', describe: 'early-stopping patience (default 30)' })
       .option('resume', { type: 'string', describe: 'continue the run in this output folder from its last finished epoch' })
-      .option('mem-arena', { type: 'boolean', describe: "onnxruntime's CPU memory arena (default on)" })
+      .option('mem-arena', { type: 'boolean', describe: "onnxruntime's per-session CPU memory arena (default off: one session per block)" })
       .option('cache-dir', { type: 'string', describe: 'decoded-image cache folder' })
       .option('max-steps', { type: 'number', describe: 'at most this many steps per epoch (quick runs)' })
       .option('json', { type: 'boolean', describe: 'print the final result as JSON' }) as unknown as Argv<TrainArgs>,

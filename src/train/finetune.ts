@@ -249,7 +249,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
     ...(prior ? { expectClasses: prior.classes } : {}),
   });
-  log(`data   ${data.source}: ${data.train.count} train / ${data.val.count} val${data.test ? ` / ${data.test.count} test` : ''}, ${data.classes.length} classes${data.skipped.length ? `, ${data.skipped.length} unreadable images skipped` : ''}`);
+  log(`data   ${data.source}${data.skipped.length ? `; ${data.skipped.length} unreadable images skipped` : ''}`);
   for (const s of data.skipped.slice(0, 5)) log(`       skipped ${s.path}: ${s.reason}`);
   const cfg = prior ?? resolveConfig(o, pm, data);
   if (prior) cfg.epochs = o.epochs ?? prior.epochs;

@@ -6,6 +6,7 @@ import { trainCommand } from './commands/train.js';
 import { evalCommand } from './commands/eval.js';
 import { inspectCommand } from './commands/inspect.js';
 import { createCommand } from './commands/create.js';
+import { benchCommand } from './commands/bench.js';
 import { formatError } from './errors.js';
 
 try {
@@ -13,6 +14,7 @@ try {
     .scriptName('sff-finetune')
     .command(inspectCommand)
     .command(createCommand)
+    .command(benchCommand)
     .command(evalCommand)
     .command(trainCommand)
     .strict()

@@ -34,6 +34,7 @@ interface TrainArgs {
   'mem-arena'?: boolean;
   'cache-dir'?: string;
   'max-steps'?: number;
+  export?: boolean;
   json?: boolean;
 }
 
@@ -76,6 +77,7 @@ export function trainOptions(argv: TrainArgs): FinetuneOptions {
   set('memArena', argv['mem-arena']);
   set('cacheDir', argv['cache-dir']);
   set('maxStepsPerEpoch', argv['max-steps']);
+  if (argv.export === false) o.noExport = true;
   return o;
 }
 
@@ -112,6 +114,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('mem-arena', { type: 'boolean', describe: "onnxruntime's per-session CPU memory arena (default off: one session per block)" })
       .option('cache-dir', { type: 'string', describe: 'decoded-image cache folder' })
       .option('max-steps', { type: 'number', describe: 'at most this many steps per epoch (quick runs)' })
+      .option('export', { type: 'boolean', describe: 'export model.onnx at the end (default; --no-export skips it)' })
       .option('json', { type: 'boolean', describe: 'print the final result as JSON' }) as unknown as Argv<TrainArgs>,
   handler: async (argv) => {
     const result = await finetune(trainOptions(argv));

@@ -95,3 +95,27 @@ export function ensembleWeights(spec: EnsembleSpec, goodness: Float32Array[], la
   }
   return w;
 }
+
+function rows(g: Float32Array, idx: number[], j: number): Float32Array {
+  const out = new Float32Array(idx.length * j);
+  idx.forEach((i, r) => out.set(g.subarray(i * j, (i + 1) * j), r * j));
+  return out;
+}
+
+/**
+ * Validation accuracy of a rule, honest for rules fitted on the validation split:
+ * 'weighted' is scored by 2-fold cross-validation (weights chosen on the even samples
+ * score the odd ones and vice versa), so its number is not inflated by the choice.
+ */
+export function ensembleAccuracy(spec: EnsembleSpec, goodness: Float32Array[], labels: ArrayLike<number>, j: number): number {
+  if (spec.kind !== 'weighted') return accuracy(combine(goodness, ensembleWeights(spec, goodness, labels, j)), labels, j);
+  const n = labels.length;
+  const folds = [0, 1].map((f) => Array.from({ length: n }, (_, i) => i).filter((i) => i % 2 === f));
+  let correct = 0;
+  for (const [fit, score] of [folds, [folds[1]!, folds[0]!]] as [number[], number[]][]) {
+    if (!fit.length || !score.length) continue;
+    const w = ensembleWeights(spec, goodness.map((g) => rows(g, fit, j)), fit.map((i) => labels[i]!), j);
+    correct += accuracy(combine(goodness.map((g) => rows(g, score, j)), w), score.map((i) => labels[i]!), j) * score.length;
+  }
+  return n ? correct / n : 0;
+}

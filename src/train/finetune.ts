@@ -10,7 +10,7 @@ import { batches, prepareData, type PreparedData } from '../data/index.js';
 import { encodeModel, saveModel, writeFileAtomic } from '../onnx/io.js';
 import { defaultAuxKernel } from '../sff/head.js';
 import { classifierObjective, cwcObjective, linearProbe, sffObjective, type Objective } from '../sff/objective.js';
-import { accuracy, combine, ensembleWeights, formatEnsemble, parseEnsemble } from '../sff/ensemble.js';
+import { accuracy, combine, ensembleAccuracy, ensembleWeights, formatEnsemble, parseEnsemble } from '../sff/ensemble.js';
 import { ADAMW_DEFAULTS } from '../optim/adamw.js';
 import { mixSeed } from '../util/rng.js';
 import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix } from './artifacts.js';
@@ -75,7 +75,9 @@ function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedD
     lr: opts.lr ?? defaultLr(pm),
     weightDecay: opts.weightDecay ?? 0,
     seed: opts.seed ?? 0,
-    ensemble: formatEnsemble(parseEnsemble(opts.ensemble ?? 'all')),
+    // auto: the paper's plain mean from scratch; for pretrained graphs, whose early blocks are
+    // weak, weights chosen on the validation split (scored there by cross-validation).
+    ensemble: formatEnsemble(parseEnsemble(!opts.ensemble || opts.ensemble === 'auto' ? (pm.fromScratch ? 'all' : 'weighted') : opts.ensemble)),
     norm: !opts.norm || opts.norm === 'auto' ? (pm.fromScratch ? 'chain' : 'none') : opts.norm,
     auxKernel: opts.auxKernel === undefined || opts.auxKernel === 'auto' ? defaultAuxKernel(classes.length) : opts.auxKernel,
     blocks: opts.blocks ?? 'auto',
@@ -212,9 +214,9 @@ function ensembleReport(sg: SplitGoodness, J: number, cfgRule: string): { layers
   const layers: Record<string, number> = {};
   let chosen: number[] = [];
   for (const rule of rules) {
-    const w = ensembleWeights(parseEnsemble(rule), sg.goodness, sg.labels, J);
-    layers[rule] = accuracy(combine(sg.goodness, w), sg.labels, J);
-    if (rule === cfgRule) chosen = w;
+    const spec = parseEnsemble(rule);
+    layers[rule] = ensembleAccuracy(spec, sg.goodness, sg.labels, J);
+    if (rule === cfgRule) chosen = ensembleWeights(spec, sg.goodness, sg.labels, J);
   }
   return { layers, weights: chosen, acc: layers[cfgRule]! };
 }

@@ -17,7 +17,7 @@ export interface FinetuneOptions {
   seed?: number;
   threads?: number;
   device?: string;
-  /** all | last:K | weighted. */
+  /** all | last:K | weighted | auto (all from scratch, weighted for pretrained graphs). */
   ensemble?: string;
   /** chain | head | none | auto (chain from scratch, none for pretrained graphs). */
   norm?: NormPlacement | 'auto';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { EarlyStopping, Plateau } from '../../src/train/schedule.js';
-import { accuracy, combine, ensembleWeights, parseEnsemble } from '../../src/sff/ensemble.js';
+import { accuracy, combine, ensembleAccuracy, ensembleWeights, parseEnsemble } from '../../src/sff/ensemble.js';
 
 describe('ReduceLROnPlateau', () => {
   it('cuts the rate by 10 after `patience` epochs without improvement, like PyTorch', () => {
@@ -46,5 +46,15 @@ describe('ensembles', () => {
     const w = ensembleWeights({ kind: 'weighted' }, g, labels, 2);
     expect(accuracy(combine(g, w), labels, 2)).toBe(1);
     expect(w[0]).toBe(0);
+  });
+
+  it('scores the fitted rule by cross-validation, never above its in-sample accuracy', () => {
+    const g = [weak, good, best];
+    const inSample = accuracy(combine(g, ensembleWeights({ kind: 'weighted' }, g, labels, 2)), labels, 2);
+    const cv = ensembleAccuracy({ kind: 'weighted' }, g, labels, 2);
+    expect(cv).toBeLessThanOrEqual(inSample);
+    expect(cv).toBeGreaterThanOrEqual(0.5);
+    // Unfitted rules are scored directly.
+    expect(ensembleAccuracy({ kind: 'last', k: 1 }, g, labels, 2)).toBe(1);
   });
 });

@@ -15,7 +15,7 @@ export { prepareData, BUILTIN_SHAPES } from './prepare.js';
 export type { DataOptions, PreparedData } from './prepare.js';
 export { batches } from './loader.js';
 export type { Batch, BatchOptions } from './loader.js';
-export { epochOrder, Rng } from './rng.js';
+export { epochOrder, Rng } from '../util/rng.js';
 export { parseNormalize, IMAGENET_MEAN, IMAGENET_STD } from './preprocess.js';
 export { defaultCacheDir } from './cache.js';
 export { SHAPE_CLASSES } from './synthetic.js';

@@ -10,7 +10,7 @@
  */
 import type { ImageSet } from './imageSet.js';
 import { augmentInto, cropPadding, makeLut, writeNCHW, writeNCHWAugmented3 } from './preprocess.js';
-import { Rng, STREAM, epochOrder } from './rng.js';
+import { Rng, STREAM, epochOrder } from '../util/rng.js';
 
 export interface Batch {
   /** n·C·H·W floats, NCHW. */

@@ -1,6 +1,6 @@
 /** Seeded, stratified train/validation split and stratified subsets. */
 import { DataError } from './errors.js';
-import { Rng, STREAM } from './rng.js';
+import { Rng, STREAM } from '../util/rng.js';
 
 function byClass(indices: ArrayLike<number>, labels: ArrayLike<number>, numClasses: number): number[][] {
   const groups: number[][] = Array.from({ length: numClasses }, () => []);

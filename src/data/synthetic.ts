@@ -6,7 +6,7 @@
  * circle, checker vs dot grid and the three stripe orientations get confusable when small,
  * low-contrast and noisy.
  */
-import { Rng, STREAM } from './rng.js';
+import { Rng, STREAM } from '../util/rng.js';
 import type { GeneratedPart, LoadedSource } from './source.js';
 
 export const SHAPE_CLASSES = [

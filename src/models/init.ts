@@ -5,6 +5,8 @@
  * depend only on the seed and its name — not on the order the graph was built in.
  */
 
+import { Rng } from '../util/rng.js';
+
 /** 32-bit FNV-1a over a string, continued from `h`. */
 function fnv1a(s: string, h = 0x811c9dc5): number {
   for (let i = 0; i < s.length; i++) {
@@ -14,59 +16,11 @@ function fnv1a(s: string, h = 0x811c9dc5): number {
   return h >>> 0;
 }
 
-/** sfc32 (Small Fast Chaotic, 128-bit state): a fast generator with good statistical quality. */
-export class InitRng {
-  private a: number;
-  private b: number;
-  private c: number;
-  private d: number;
-  private spare: number | undefined;
-
+/** The project's generator on a stream of its own per (seed, tensor name). */
+export class InitRng extends Rng {
   constructor(seed: number, stream: string) {
     if (!Number.isSafeInteger(seed)) throw new Error(`seed must be an integer, got ${seed}`);
-    const lo = seed >>> 0;
-    const hi = Math.floor(seed / 4294967296) >>> 0;
-    const h = fnv1a(stream);
-    this.a = (lo ^ 0x9e3779b9) >>> 0;
-    this.b = (hi ^ 0x243f6a88) >>> 0;
-    this.c = h;
-    this.d = 1;
-    // Warm up so nearby seeds/streams decorrelate.
-    for (let i = 0; i < 16; i++) this.nextU32();
-  }
-
-  nextU32(): number {
-    const t = (((this.a + this.b) | 0) + this.d) | 0;
-    this.d = (this.d + 1) | 0;
-    this.a = this.b ^ (this.b >>> 9);
-    this.b = (this.c + (this.c << 3)) | 0;
-    this.c = (this.c << 21) | (this.c >>> 11);
-    this.c = (this.c + t) | 0;
-    return t >>> 0;
-  }
-
-  /** Uniform in [0, 1) with 53 bits. */
-  next(): number {
-    return (this.nextU32() * 2097152 + (this.nextU32() >>> 11)) / 9007199254740992;
-  }
-
-  uniform(lo: number, hi: number): number {
-    return lo + (hi - lo) * this.next();
-  }
-
-  /** Standard normal (Box–Muller, both values used). */
-  normal(): number {
-    if (this.spare !== undefined) {
-      const s = this.spare;
-      this.spare = undefined;
-      return s;
-    }
-    let u = 0;
-    while (u === 0) u = this.next();
-    const r = Math.sqrt(-2 * Math.log(u));
-    const th = 2 * Math.PI * this.next();
-    this.spare = r * Math.sin(th);
-    return r * Math.cos(th);
+    super(seed, fnv1a(stream));
   }
 }
 

@@ -93,20 +93,4 @@ describe('batches', () => {
     const b1 = (await batches(d.train, { batchSize: 8, shuffle: true, seed: 0, epoch: 0, ...d.preprocess }).next()).value!;
     expect(b1.x.length).toBe(8 * 16 * 16);
   });
-
-  it('is fast: ≥ 20,000 img/s at 32×32 and ≥ 2,000 img/s at 224×224 (one core)', async () => {
-    for (const [size, n, bs, target] of [[32, 20000, 128, 20000], [224, 1000, 64, 2000]] as const) {
-      const st = new Uint8Array(n * size * size * 3);
-      for (let k = 0; k < st.length; k += 4093) st[k] = k & 255;
-      const set = new U8ImageSet('train', st, 3, size, size, 3, Int32Array.from({ length: n }, (_, i) => i), new Int32Array(n));
-      const opts = { batchSize: bs, shuffle: true, seed: 0, epoch: 0, mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
-      for await (const _ of batches(set, opts)) { /* warm-up */ }
-      const t0 = performance.now();
-      let seen = 0;
-      for await (const b of batches(set, { ...opts, epoch: 1 })) seen += b.n;
-      const rate = seen / ((performance.now() - t0) / 1000);
-      // Generous margin for loaded CI machines; the benchmark reports the real numbers.
-      expect(rate).toBeGreaterThan(target * 0.5);
-    }
-  });
 });

@@ -2,11 +2,9 @@ import { describe, expect, it } from 'vitest';
 import { SHAPE_CLASSES, prepareData } from '../../src/data/index.js';
 
 describe('builtin:shapes', () => {
-  it('renders 5,000 + 1,000 balanced 32×32 images quickly and deterministically', async () => {
-    const t0 = performance.now();
+  // Speed is measured by the data benchmark (npm run bench), not asserted here.
+  it('renders 5,000 + 1,000 balanced 32×32 images deterministically', async () => {
     const a = await prepareData({ path: 'builtin:shapes', imageSize: [32, 32], channels: 3, seed: 0 });
-    const ms = performance.now() - t0;
-    expect(ms).toBeLessThan(15000); // ~0.6 s on an idle 2-core target; generous for loaded CI
     expect(a.classes).toEqual(SHAPE_CLASSES);
     expect(a.classes).toHaveLength(10);
     expect(a.train.count).toBe(4000);

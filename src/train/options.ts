@@ -17,7 +17,7 @@ export interface FinetuneOptions {
   seed?: number;
   threads?: number;
   device?: string;
-  /** all | last:K | weighted | auto (all from scratch, weighted for pretrained graphs). */
+  /** all | last:K | weighted | auto (all from scratch, last:4 for pretrained graphs). */
   ensemble?: string;
   /** chain | head | none | auto (chain from scratch, none for pretrained graphs). */
   norm?: NormPlacement | 'auto';

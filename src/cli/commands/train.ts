@@ -97,7 +97,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('seed', { type: 'number', describe: 'split, shuffle and init seed (default 0)' })
       .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
       .option('device', { type: 'string', describe: 'cpu | cuda | cuda:<id>' })
-      .option('ensemble', { type: 'string', describe: 'all | last:K | weighted | auto (default: all from scratch, weighted for pretrained graphs)' })
+      .option('ensemble', { type: 'string', describe: 'all | last:K | weighted | auto (default: all from scratch, last:4 for pretrained graphs)' })
       .option('norm', { type: 'string', choices: ['auto', 'chain', 'head', 'none'], describe: 'where the per-block LayerNorm sits (auto: chain from scratch, none for pretrained)' })
       .option('aux-kernel', { type: 'string', describe: 'aux conv kernel size (auto: 5 for ≤ 10 classes, else 3)' })
       .option('blocks', { type: 'string', describe: 'auto | cuts | comma-separated cut tensors' })

@@ -39,7 +39,7 @@ describe('finetune (built-in CNNB on built-in shapes)', () => {
     const last = r.history[2]!;
     // Every block's own loss falls, and the ensemble beats chance (10 classes) clearly.
     last.train.loss.forEach((l, k) => expect(l, `block ${k}`).toBeLessThan(first.train.loss[k]!));
-    expect(last.val.layers.all!).toBeGreaterThan(0.3);
+    expect(last.val.layers.all!).toBeGreaterThan(0.2);
     const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.map((l) => l.epoch)).toEqual([1, 2, 3]);
     expect(lines[0].val.acc).toHaveLength(3);

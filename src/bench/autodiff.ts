@@ -122,15 +122,13 @@ async function timeInterleaved(models: Uint8Array[], feeds: Record<string, ort.T
 
 const r2 = (v: number) => Math.round(v * 100) / 100;
 
-/** Forward-only vs forward+backward (loss = mean of squares of the block output). */
-async function benchBlock(c: Case, reps: number): Promise<Record<string, unknown>> {
+/** The case's forward-only model, and the same graph with loss = mean(y²) and every gradient as outputs. */
+async function buildFwdBwd(c: Case): Promise<{ n: Net; fwdModel: Uint8Array; model: ReturnType<typeof makeModel> }> {
   const n = new Net();
   n.g.inputs.push({ name: 'x', type: { kind: 'tensor', elemType: 1, shape: c.input } });
   const y = c.build(n, 'x');
   n.g.outputs = [{ name: y }];
-  const feeds = { x: new ort.Tensor('float32', randn(numel(c.input), 1), c.input) };
   const fwdModel = encodeModel(makeModel(n.g));
-
   const lb = new GraphBuilder(n.g, '/loss');
   const loss = lb.op('ReduceMean', [lb.op('Mul', [y, y])], { keepdims: 0 });
   const model = makeModel(n.g);
@@ -138,6 +136,13 @@ async function benchBlock(c: Case, reps: number): Promise<Record<string, unknown
   const wrt = [...n.g.initializers.keys()].filter((k) => !/running_(mean|var)/.test(k));
   const grads = buildGradients({ graph: n.g, loss, wrt, shapes, opset: 17 });
   n.g.outputs = [{ name: loss }, ...[...grads.values()].map((name) => ({ name }))];
+  return { n, fwdModel, model };
+}
+
+/** Forward-only vs forward+backward (loss = mean of squares of the block output). */
+async function benchBlock(c: Case, reps: number): Promise<Record<string, unknown>> {
+  const { n, fwdModel, model } = await buildFwdBwd(c);
+  const feeds = { x: new ort.Tensor('float32', randn(numel(c.input), 1), c.input) };
   const [fwd, both] = (await timeInterleaved([fwdModel, encodeModel(model)], feeds, reps)) as [number, number];
   return { input: c.input, fwd_ms: r2(fwd), fwd_bwd_ms: r2(both), ratio: r2(both / fwd), backward_nodes: n.g.nodes.length };
 }
@@ -148,16 +153,7 @@ async function benchBlock(c: Case, reps: number): Promise<Record<string, unknown
  * op belongs to (backward ops are named '/grad/<forward node>/<op>') and by op type.
  */
 async function profileBlock(c: Case, runs = 5): Promise<Record<string, unknown>> {
-  const n = new Net();
-  n.g.inputs.push({ name: 'x', type: { kind: 'tensor', elemType: 1, shape: c.input } });
-  const y = c.build(n, 'x');
-  const lb = new GraphBuilder(n.g, '/loss');
-  const loss = lb.op('ReduceMean', [lb.op('Mul', [y, y])], { keepdims: 0 });
-  const model = makeModel(n.g);
-  const shapes = await probeShapes(model, { inputDims: { x: c.input } });
-  const wrt = [...n.g.initializers.keys()].filter((k) => !/running_(mean|var)/.test(k));
-  const grads = buildGradients({ graph: n.g, loss, wrt, shapes, opset: 17 });
-  n.g.outputs = [{ name: loss }, ...[...grads.values()].map((name) => ({ name }))];
+  const { model } = await buildFwdBwd(c);
   const dir = mkdtempSync(join(tmpdir(), 'sff-prof-'));
   const s = await ort.InferenceSession.create(encodeModel(model), {
     intraOpNumThreads: THREADS, interOpNumThreads: 1, enableProfiling: true, profileFilePrefix: join(dir, 'p'),

@@ -20,7 +20,7 @@ import { collectGoodness, type SplitGoodness } from './evaluate.js';
 import { appendMetrics, goodnessLoss, peakRssMB, RunningMetrics, type EpochMetrics, type SplitMetrics } from './metrics.js';
 import { EarlyStopping, Plateau, type EarlyStopState, type PlateauState } from './schedule.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
-import { accuracySvg } from './curves.js';
+import { accuracySvg, type Series } from './curves.js';
 import { formatSeconds, Progress } from './progress.js';
 import { bpBlock, prepareModel, type PreparedModel } from './model.js';
 import { buildExportModel, type ExportBlock } from '../export/exportModel.js';
@@ -423,8 +423,8 @@ function mean0(a: number[]): number {
 }
 
 function curves(history: EpochMetrics[], trainers: Trainer[]): string {
-  const series = trainers.map((t, k) => ({ name: `${t.block.index} ${t.block.name}`, values: history.map((m) => m.val.acc[k]!) }));
-  series.push({ name: `layers (${history[0]!.ensemble.rule})`, values: history.map((m) => m.ensemble.acc), emphasis: true } as never);
+  const series: Series[] = trainers.map((t, k) => ({ name: `${t.block.index} ${t.block.name}`, values: history.map((m) => m.val.acc[k]!) }));
+  series.push({ name: `layers (${history[0]!.ensemble.rule})`, values: history.map((m) => m.ensemble.acc), emphasis: true });
   return accuracySvg(series, 'SFF validation accuracy per block and ensemble');
 }
 

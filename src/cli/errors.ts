@@ -1,5 +1,10 @@
 /** One clear line for failures (bad files, options, data); the stack only on request. */
-const EXPECTED = new Set(['ModelFileError', 'UnsupportedOpError', 'ImportError', 'DataError', 'DeviceError', 'NonFiniteLossError', 'NoGradientRuleError', 'BlockSpecError', 'YError']);
+/** A command line that cannot be run as given. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const EXPECTED = new Set(['UsageError', 'ModelFileError', 'UnsupportedOpError', 'ImportError', 'DataError', 'DeviceError', 'NonFiniteLossError', 'NoGradientRuleError', 'BlockSpecError', 'YError']);
 
 export function formatError(e: unknown): string {
   if (!(e instanceof Error)) return `sff-finetune: ${String(e)}`;

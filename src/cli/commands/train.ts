@@ -2,6 +2,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { finetune } from '../../train/finetune.js';
 import type { FinetuneOptions } from '../../train/options.js';
+import { UsageError } from '../errors.js';
 
 export const DEMO = { model: 'builtin:cnnb', data: 'builtin:shapes', epochs: 3, out: 'artifacts/demo' } as const;
 
@@ -41,7 +42,7 @@ interface TrainArgs {
 export function trainOptions(argv: TrainArgs): FinetuneOptions {
   const demo = !argv.model && !argv.data && !argv.resume;
   if (!demo && !argv.resume && (!argv.model || !argv.data))
-    throw new Error(argv.model ? 'give the training data with --data DIR (an image folder, CIFAR binaries, IDX files or builtin:shapes)' : 'give a model: sff-finetune model.onnx --data DIR');
+    throw new UsageError(argv.model ? 'give the training data with --data DIR (an image folder, CIFAR binaries, IDX files or builtin:shapes)' : 'give a model: sff-finetune model.onnx --data DIR');
   const aux = argv['aux-kernel'];
   const o: FinetuneOptions = {
     model: argv.model ?? DEMO.model,

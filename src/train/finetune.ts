@@ -14,7 +14,7 @@ import { accuracy, combine, ensembleAccuracy, ensembleWeights, formatEnsemble, p
 import { ADAMW_DEFAULTS } from '../optim/adamw.js';
 import { mixSeed } from '../util/rng.js';
 import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix } from './artifacts.js';
-import { BlockRunner, type BlockState } from './runner.js';
+import { BlockRunner, type BlockWeights } from './runner.js';
 import { createSession, type RuntimeOptions } from './session.js';
 import { collectGoodness, type SplitGoodness } from './evaluate.js';
 import { appendMetrics, goodnessLoss, peakRssMB, RunningMetrics, type EpochMetrics, type SplitMetrics } from './metrics.js';
@@ -181,11 +181,11 @@ function splitMetrics(sg: SplitGoodness, J: number): SplitMetrics {
   };
 }
 
-function snapshotAll(trainers: Trainer[]): BlockState[] {
-  return trainers.map((t) => t.runner.snapshot());
+function weightsOfAll(trainers: Trainer[]): BlockWeights[] {
+  return trainers.map((t) => t.runner.weights());
 }
 
-function saveCheckpoint(cfg: RunConfig, trainers: Trainer[], epoch: number, stop: EarlyStopping, history: EpochMetrics[], best: { epoch: number; states: BlockState[] }): void {
+function saveCheckpoint(cfg: RunConfig, trainers: Trainer[], epoch: number, stop: EarlyStopping, history: EpochMetrics[], best: { epoch: number; states: BlockWeights[] }): void {
   const arrays: Record<string, Float32Array> = {};
   const header: CheckpointHeader = {
     version: 1,
@@ -266,7 +266,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   const stop = new EarlyStopping(undefined, cfg.stopPatience);
   let history: EpochMetrics[] = [];
   let startEpoch = 0;
-  let best = { epoch: -1, states: snapshotAll(trainers) };
+  let best = { epoch: -1, states: weightsOfAll(trainers) };
   const metricsPath = join(cfg.out, 'metrics.jsonl');
   if (resumed) {
     const h = resumed.header;
@@ -281,7 +281,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
       t.runner.restore({ params: resumed.arrays[`b${k}.params`]!, m: resumed.arrays[`b${k}.m`]!, v: resumed.arrays[`b${k}.v`]!, state, step: hb.step });
       t.plateau.state = { ...hb.plateau };
       t.runner.lr = hb.plateau.lr;
-      best.states[k] = { params: resumed.arrays[`b${k}.best.params`]!, m: new Float32Array(0), v: new Float32Array(0), state: bestState, step: hb.step };
+      best.states[k] = { params: resumed.arrays[`b${k}.best.params`]!, state: bestState };
     });
     stop.state = { ...h.stop };
     history = h.history;
@@ -363,7 +363,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     };
     history.push(m);
     const halt = stop.observe(ens.acc, epoch);
-    if (stop.state.bestEpoch === epoch) best = { epoch, states: snapshotAll(trainers) };
+    if (stop.state.bestEpoch === epoch) best = { epoch, states: weightsOfAll(trainers) };
     appendMetrics(metricsPath, m);
     saveCheckpoint(cfg, trainers, epoch, stop, history, best);
     writeFileAtomic(join(cfg.out, 'curves.svg'), curves(history, trainers));
@@ -393,7 +393,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   };
   if (!opts.noExport && history.length) {
     // Export the best validation epoch's weights.
-    trainers.forEach((t, k) => t.runner.restore({ ...best.states[k]!, m: t.runner.snapshot().m, v: t.runner.snapshot().v }));
+    trainers.forEach((t, k) => t.runner.setWeights(best.states[k]!));
     const modelPath = join(cfg.out, 'model.onnx');
     const weights = bestMetrics!.ensemble.weights;
     const exported = buildExportModel({

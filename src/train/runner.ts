@@ -36,11 +36,14 @@ export interface StepResult {
   goodness: Float32Array;
 }
 
-export interface BlockState {
+export interface BlockWeights {
   params: Float32Array;
+  state: Record<string, Float32Array>;
+}
+
+export interface BlockState extends BlockWeights {
   m: Float32Array;
   v: Float32Array;
-  state: Record<string, Float32Array>;
   step: number;
 }
 
@@ -139,11 +142,23 @@ export class BlockRunner {
     return { params: Float32Array.from(this.params.current), m: Float32Array.from(this.m.current), v: Float32Array.from(this.v.current), state, step: this.step };
   }
 
+  /** A copy of the weights alone (parameters and running statistics), e.g. the best epoch's. */
+  weights(): BlockWeights {
+    const state: Record<string, Float32Array> = {};
+    for (const [k, s] of this.stats) state[k] = Float32Array.from(s.current);
+    return { params: Float32Array.from(this.params.current), state };
+  }
+
+  /** Puts weights back; the optimiser state is left as it is. */
+  setWeights(w: BlockWeights): void {
+    this.params.current = w.params;
+    for (const [k, data] of Object.entries(w.state)) this.stats.get(k)!.current = data;
+  }
+
   restore(s: BlockState): void {
-    this.params.current = s.params;
+    this.setWeights(s);
     this.m.current = s.m;
     this.v.current = s.v;
-    for (const [k, data] of Object.entries(s.state)) this.stats.get(k)!.current = data;
     this.step = s.step;
   }
 

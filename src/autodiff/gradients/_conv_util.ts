@@ -9,6 +9,7 @@
 import type { GraphBuilder } from '../../ir/builder.js';
 import type { Node } from '../../ir/graph.js';
 import { attrInts, attrString } from '../../ir/attrs.js';
+import { padZeros as padZerosOp, product, reduceToShape, reshape, slice as sliceOp } from '../helpers.js';
 
 /** ReduceSum / ReduceMean / … with `axes` as an input where the opset wants it. */
 export function reduce(b: GraphBuilder, op: 'ReduceSum' | 'ReduceMean' | 'ReduceMax', x: string, axes: number[], keepdims: boolean, opset: number): string {
@@ -22,44 +23,28 @@ export function unsqueeze(b: GraphBuilder, x: string, axes: number[], opset: num
   return b.op('Unsqueeze', [x], { axes });
 }
 
-export function reshape(b: GraphBuilder, x: string, dims: number[]): string {
-  return b.op('Reshape', [x, b.constInt64(dims, [dims.length], 'shape')]);
-}
+export { reshape };
 
 export function transpose(b: GraphBuilder, x: string, perm: number[]): string {
   return b.op('Transpose', [x], { perm });
 }
 
-/** Slice with constant starts/ends/axes/steps (opset ≥ 10). */
+/** Slice with constant starts/ends/axes/steps (the inputs form, opset ≥ 10). */
 export function slice(b: GraphBuilder, x: string, starts: number[], ends: number[], axes: number[], steps?: number[]): string {
-  const ins = [x, b.constInt64(starts, [starts.length], 'starts'), b.constInt64(ends, [ends.length], 'ends'), b.constInt64(axes, [axes.length], 'axes')];
-  if (steps && steps.some((s) => s !== 1)) ins.push(b.constInt64(steps, [steps.length], 'steps'));
-  return b.op('Slice', ins);
+  return sliceOp(b, x, starts, ends, axes, steps, 10);
 }
 
-/** Pad with constant zeros (opset ≥ 11 form: pads as input). */
+/** Pad with constant zeros; `pads` is ONNX's [begins…, ends…]. */
 export function padZeros(b: GraphBuilder, x: string, pads: number[], opset: number): string {
-  if (pads.every((p) => p === 0)) return x;
-  if (opset >= 11) return b.op('Pad', [x, b.constInt64(pads, [pads.length], 'pads')], { mode: 'constant' });
-  return b.op('Pad', [x], { pads, mode: 'constant' });
+  const half = pads.length / 2;
+  return padZerosOp(b, x, pads.slice(0, half), pads.slice(half), opset);
 }
 
-export const prod = (a: readonly number[]) => a.reduce((p, v) => p * v, 1);
+export const prod = (a: readonly number[]) => product([...a]);
 
-/**
- * Sums a gradient of shape `from` (the broadcast result) down to `to`
- * (numpy / unidirectional broadcasting), ending with a Reshape to `to`.
- */
+/** Sums a broadcast gradient of shape `from` down to `to` (numpy broadcasting). */
 export function sumToShape(b: GraphBuilder, g: string, from: readonly number[], to: readonly number[], opset: number): string {
-  if (from.length === to.length && from.every((d, i) => d === to[i])) return g;
-  const lead = from.length - to.length;
-  const axes: number[] = [];
-  for (let i = 0; i < from.length; i++) {
-    if (i < lead) axes.push(i);
-    else if (to[i - lead] === 1 && from[i] !== 1) axes.push(i);
-  }
-  const r = axes.length ? reduce(b, 'ReduceSum', g, axes, true, opset) : g;
-  return reshape(b, r, [...to]);
+  return reduceToShape(b, g, [...from], [...to], opset);
 }
 
 export interface Window2d {

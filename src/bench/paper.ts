@@ -46,6 +46,12 @@ export interface PaperOptions {
   resume?: boolean;
   memArena?: boolean;
   threads?: number;
+  /**
+   * Training runs in flight at once (default 1). With more than one, each run gets
+   * ⌊cores / jobs⌋ onnxruntime threads unless `threads` says otherwise, and the longest runs
+   * start first; timings then include the other runs' contention for memory bandwidth.
+   */
+  jobs?: number;
   /** Only list the planned runs. */
   dryRun?: boolean;
   log?: (s: string) => void;
@@ -349,6 +355,27 @@ function writeAtomic(path: string, text: string): void {
   renameSync(path + '.tmp', path);
 }
 
+/** Expected relative cost of a run, so that a pool starts the long ones first. */
+function expectedCost(run: PlannedRun): number {
+  const perStep = { sff: 3, cwc: 1.7, bp: 1 }[run.method];
+  const size = run.row.includes('Imagenette') ? 20 : run.row.includes(', CNN') && !run.row.includes('CNNB') ? 1.5 : 1;
+  return perStep * size * (run.options.subset ? run.options.subset / 50_000 : 1);
+}
+
+/** Planned-run indices, most expensive first (stable for equal costs). */
+function longestFirst(planned: PlannedRun[]): number[] {
+  return planned.map((_, i) => i).sort((a, b) => expectedCost(planned[b]!) - expectedCost(planned[a]!) || a - b);
+}
+
+/** Runs `work` on each item with at most `jobs` in flight. */
+async function runPool(items: number[], jobs: number, work: (i: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  const lane = async () => {
+    while (next < items.length) await work(items[next++]!);
+  };
+  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, lane));
+}
+
 /** Runs the suites, writing the results after every run (a killed bench keeps what it finished). */
 export async function runPaper(o: PaperOptions): Promise<PaperReport> {
   const log = o.log ?? ((s: string) => console.error(s));
@@ -375,12 +402,18 @@ export async function runPaper(o: PaperOptions): Promise<PaperReport> {
     writeAtomic(jsonPath, JSON.stringify(report, null, 2) + '\n');
     writeAtomic(mdPath, paperMarkdown(report));
   };
-  log(`bench ${o.name}: ${planned.length} training runs${o.suites.includes('throughput') ? ' + throughput' : ''} → ${jsonPath}`);
-  for (const [i, run] of planned.entries()) {
+  const jobs = Math.max(1, Math.floor(o.jobs ?? 1));
+  const threads = o.threads ?? (jobs > 1 ? Math.max(1, Math.floor(os.cpus().length / jobs)) : undefined);
+  if (jobs > 1) report.notes[1] = `Runs are child processes, ${jobs} at a time with ${threads} onnxruntime thread(s) each, on a shared ${os.cpus().length}-core machine: timings include their contention and the noise of whatever else ran.`;
+  log(`bench ${o.name}: ${planned.length} training runs${o.suites.includes('throughput') ? ' + throughput' : ''}${jobs > 1 ? `, ${jobs} at a time` : ''} → ${jsonPath}`);
+  const records: (RunRecord | undefined)[] = planned.map(() => undefined);
+  const runOne = async (i: number): Promise<void> => {
+    const run = planned[i]!;
+    if (threads) run.options = { ...run.options, threads };
     const tag = `[${i + 1}/${planned.length}] ${run.id}`;
     if (o.dryRun) {
       log(`${tag}  ${run.options.model} on ${run.options.data}${run.options.subset ? ` subset ${run.options.subset}` : ''}, ${run.method}${run.lr ? ` lr ${run.lr}` : ''}, seed ${run.seed}`);
-      continue;
+      return;
     }
     const resultFile = join(run.options.out!, 'bench-result.json');
     const record: RunRecord = { run, ok: false };
@@ -408,9 +441,12 @@ export async function runPaper(o: PaperOptions): Promise<PaperReport> {
       record.error = e instanceof Error ? e.message : String(e);
       log(`${tag}: FAILED ${record.error}`);
     }
-    report.runs.push(record);
+    records[i] = record;
+    // The report keeps the planned order whatever order the runs finish in.
+    report.runs = records.filter((r): r is RunRecord => r !== undefined);
     save();
-  }
+  };
+  await runPool(longestFirst(planned), jobs, runOne);
   if (o.suites.includes('throughput') && !o.dryRun) {
     log('throughput (each measurement in its own process):');
     report.throughput = await runThroughput({ log, profile: true });

@@ -21,6 +21,7 @@ interface BenchArgs {
   resume?: boolean;
   'mem-arena'?: boolean;
   threads?: number;
+  jobs?: number;
   'dry-run'?: boolean;
 }
 
@@ -62,6 +63,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .option('resume', { type: 'boolean', describe: 'reuse runs already finished in the work folder' })
       .option('mem-arena', { type: 'boolean', describe: "onnxruntime's CPU memory arena in the training runs (default: the trainer's)" })
       .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads per run' })
+      .option('jobs', { type: 'number', describe: 'training runs at once, each with cores/jobs onnxruntime threads (default 1)' })
       .option('dry-run', { type: 'boolean', describe: 'list the planned runs only' }) as unknown as Argv<BenchArgs>,
   handler: async (argv) => {
     const suites = parseSuites(argv.suite);
@@ -85,6 +87,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       ...(argv.resume ? { resume: true } : {}),
       ...(argv['mem-arena'] !== undefined ? { memArena: argv['mem-arena'] } : {}),
       ...(argv.threads ? { threads: argv.threads } : {}),
+      ...(argv.jobs ? { jobs: argv.jobs } : {}),
       ...(argv['dry-run'] ? { dryRun: true } : {}),
     });
   },

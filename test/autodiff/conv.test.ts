@@ -81,6 +81,14 @@ describe('Conv gradient: alternative formulations', () => {
       setIm2colMode(m);
       await checkConv({ x: [2, 3, 8, 8], w: [4, 3, 3, 3], attrs: { pads: [0, 0, 1, 1], strides: [2, 2] } });
     });
+  // 'auto' picks the conv form for ≤ 4 input channels and im2col above: run every ungrouped
+  // geometry through both, whatever the channel count.
+  for (const m of ['conv', 'concat'] as const)
+    for (const [name, c] of cases.filter(([, c]) => c.attrs.group === undefined))
+      it(`weight gradient '${m}': ${name}`, async () => {
+        setIm2colMode(m);
+        await checkConv({ ...c, dx: false });
+      });
   for (const m of ['zero-insert', 'convtranspose'] as const)
     for (const [name, c] of cases.filter(([, c]) => c.attrs.strides !== undefined))
       it(`strided dX '${m}': ${name}`, async () => {

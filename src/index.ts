@@ -14,6 +14,7 @@ export { appendAdamW, ADAMW_DEFAULTS, type AdamWConfig } from './optim/adamw.js'
 export { buildTrainStep, buildEvalGraph } from './train/artifacts.js';
 export { finetune, NonFiniteLossError, type FinetuneResult } from './train/finetune.js';
 export type { FinetuneOptions, RunConfig } from './train/options.js';
+export { OptionError } from './train/options.js';
 export { prepareModel } from './train/model.js';
 export { buildExportModel } from './export/exportModel.js';
 export { evaluateModel, type EvalReport } from './eval/evaluateModel.js';

@@ -46,6 +46,8 @@ export interface PaperOptions {
   resume?: boolean;
   memArena?: boolean;
   threads?: number;
+  /** --bn-momentum for every run (PyTorch's convention); default: each graph's own. */
+  bnMomentum?: number;
   /**
    * Training runs in flight at once (default 1). With more than one, each run gets
    * ⌊cores / jobs⌋ onnxruntime threads unless `threads` says otherwise, and the longest runs
@@ -208,6 +210,7 @@ export function planPaperRuns(o: PaperOptions): PlannedRun[] {
           ...(o.maxSteps ? { maxStepsPerEpoch: o.maxSteps } : {}),
           ...(o.memArena !== undefined ? { memArena: o.memArena } : {}),
           ...(o.threads ? { threads: o.threads } : {}),
+          ...(o.bnMomentum !== undefined ? { bnMomentum: o.bnMomentum } : {}),
         },
       });
     }
@@ -311,7 +314,7 @@ export function paperMarkdown(r: PaperReport): string {
   const out: string[] = [];
   out.push(`# ${r.name}: SFF vs BP vs CwC-mod on this machine`, '');
   out.push(`${r.date}, ${r.machine.cpus} × ${r.machine.cpu ?? 'CPU'}, ${r.machine.memoryGB} GB, node ${r.machine.node}. ` + (!r.runs.length ? '' :
-    `Epochs ${r.options.epochs}${r.options.maxSteps ? ` (at most ${r.options.maxSteps} steps each)` : ''}, seeds ${r.options.seeds.join(', ')}. ` +
+    `Epochs ${r.options.epochs}${r.options.maxSteps ? ` (at most ${r.options.maxSteps} steps each)` : ''}, seeds ${r.options.seeds.join(', ')}${r.options.bnMomentum !== undefined ? `, BatchNorm momentum ${r.options.bnMomentum} (PyTorch's convention) in every run` : ''}. ` +
     'Accuracy: validation split (20% of the training data, by seed) at the best epoch; mean±std over seeds. ' +
     'Memory: peak resident set size of the training process during training (OS high-water mark reset after the first step, so building the graphs is left out; ' +
     'the whole-process peak, building included, is in brackets; the data set in memory counts in both; the paper reports peak GPU memory). ' +

@@ -67,7 +67,7 @@ export function headPrefix(block: TrainBlock): string {
  * their updated running statistics become outputs named IO.stateOut(stat)).
  * Returns the value holding the block output.
  */
-export function appendBlockNodes(b: GraphBuilder, block: TrainBlock, input: string, training: boolean, bnMomentum?: number): string {
+export function appendBlockNodes(b: GraphBuilder, block: TrainBlock, input: string, training: boolean): string {
   const rename = (v: string) => (v === block.input ? input : v);
   for (const n of block.nodes) {
     const copy: Node = { ...n, inputs: n.inputs.map(rename), outputs: [...n.outputs], attrs: { ...n.attrs } };
@@ -78,7 +78,6 @@ export function appendBlockNodes(b: GraphBuilder, block: TrainBlock, input: stri
         // Batch statistics; the running statistics are updated by bnRunningStatUpdate
         // (PyTorch's unbiased variance, which onnxruntime's own outputs do not use).
         copy.attrs.training_mode = { type: 'int', value: 1 };
-        if (bnMomentum !== undefined) copy.attrs.momentum = { type: 'float', value: 1 - bnMomentum };
         // onnxruntime insists on all three outputs in training mode; the last two go unused.
         // Its kernel updates the running-stat inputs in place, so it gets private
         // placeholders rather than the state the update below reads.
@@ -162,7 +161,7 @@ export async function buildTrainStep(spec: BlockArtifactsSpec, layout: ParamLayo
   addConstants(g, block);
   const b = new GraphBuilder(g, `/sff/block${block.index}`);
   renameUnpacked(g, appendUnpack(b, IO.params, layout));
-  const y = appendBlockNodes(b, block, IO.x, true, spec.bnMomentum);
+  const y = appendBlockNodes(b, block, IO.x, true);
   const out = objective.append(b, y, (n) => n);
   const loss = appendGoodnessLoss(b, out.scores, IO.labels);
 
@@ -174,7 +173,9 @@ export async function buildTrainStep(spec: BlockArtifactsSpec, layout: ParamLayo
 
   for (const n of block.nodes.filter((x) => x.opType === 'BatchNormalization')) {
     const x = n.inputs[0] === block.input ? IO.x : n.inputs[0]!;
-    const [mean, variance] = bnRunningStatUpdate(b, { ...n, inputs: [x, ...n.inputs.slice(1)] }, shapes.get(x)!.dims, OPSET);
+    // The update reads the node's momentum: --bn-momentum replaces it here (ONNX's is 1 − PyTorch's).
+    const attrs = spec.bnMomentum === undefined ? n.attrs : { ...n.attrs, momentum: { type: 'float' as const, value: 1 - spec.bnMomentum } };
+    const [mean, variance] = bnRunningStatUpdate(b, { ...n, attrs, inputs: [x, ...n.inputs.slice(1)] }, shapes.get(x)!.dims, OPSET);
     b.node('Identity', [mean], {}, { outputs: [IO.stateOut(n.inputs[3]!)], name: 'out/running_mean' });
     b.node('Identity', [variance], {}, { outputs: [IO.stateOut(n.inputs[4]!)], name: 'out/running_var' });
   }

@@ -24,7 +24,8 @@ import { accuracySvg, type Series } from './curves.js';
 import { formatSeconds, Progress } from './progress.js';
 import { bpBlock, prepareModel, type PreparedModel } from './model.js';
 import { buildExportModel, type ExportBlock } from '../export/exportModel.js';
-import type { FinetuneOptions, RunConfig } from './options.js';
+import { runningStatsWarning } from './batchnorm.js';
+import { OptionError, type FinetuneOptions, type RunConfig } from './options.js';
 import type { TrainBlock } from './block.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.sff';
@@ -61,6 +62,11 @@ function defaultLr(pm: PreparedModel): number {
   return pm.fromScratch ? 1e-3 : 3e-4;
 }
 
+function checkedBnMomentum(m: number): number {
+  if (!(m > 0 && m <= 1)) throw new OptionError(`--bn-momentum must be in (0, 1] (PyTorch's convention: the weight of each new batch), got ${m}`);
+  return m;
+}
+
 /** Resolves options against the model and data into the run's fixed configuration. */
 function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedData): RunConfig {
   const size = pm.imageSize;
@@ -74,6 +80,7 @@ function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedD
     batchSize: opts.batchSize ?? (Math.max(...size) <= 64 ? 128 : 64),
     lr: opts.lr ?? defaultLr(pm),
     weightDecay: opts.weightDecay ?? 0,
+    ...(opts.bnMomentum !== undefined ? { bnMomentum: checkedBnMomentum(opts.bnMomentum) } : {}),
     seed: opts.seed ?? 0,
     // auto: the paper's plain mean from scratch; for a pretrained graph, whose early blocks are
     // weak (18% for the stem of the shared MobileNetV3), the mean of the last four blocks, which
@@ -153,7 +160,7 @@ async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptio
       return new Float32Array(block.constants.get(name)!.raw.slice().buffer);
     });
     const t0 = performance.now();
-    const train = await buildTrainStep({ block, objective, classes: J, batchSize: cfg.batchSize, adamw: { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay } }, layout);
+    const train = await buildTrainStep({ block, objective, classes: J, batchSize: cfg.batchSize, adamw: { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay }, ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}) }, layout);
     const evalModel = buildEvalGraph(block, objective, layout, J);
     const trainBytes = encodeModel(train);
     const evalBytes = encodeModel(evalModel);
@@ -262,6 +269,11 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   const J = cfg.classes.length;
   log(`run    ${cfg.out}  (${cfg.method}, norm ${cfg.norm}, aux ${cfg.auxKernel}×${cfg.auxKernel}, lr ${cfg.lr}, batch ${cfg.batchSize}, ensemble ${cfg.ensemble}, seed ${cfg.seed})`);
 
+  const fullSteps = Math.floor(data.train.count / cfg.batchSize);
+  const steps = Math.min(fullSteps, cfg.maxStepsPerEpoch ?? Infinity);
+  const bnWarning = runningStatsWarning({ blocks: pm.blocks, fromScratch: pm.fromScratch, ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}), totalSteps: steps * cfg.epochs });
+  if (bnWarning) log(`warning: ${bnWarning}`);
+
   const trainers = await buildTrainers(pm, cfg, rt, log);
   const stop = new EarlyStopping(undefined, cfg.stopPatience);
   let history: EpochMetrics[] = [];
@@ -296,8 +308,6 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   const std = data.preprocess.std;
   const dims = [data.train.channels, data.train.height, data.train.width];
   const perSample = dims[0]! * dims[1]! * dims[2]!;
-  const fullSteps = Math.floor(data.train.count / cfg.batchSize);
-  const steps = Math.min(fullSteps, cfg.maxStepsPerEpoch ?? Infinity);
   const progress = new Progress();
   let stoppedEarly = false;
   const layerIdx = trainers.flatMap((t, k) => (t.role === 'layer' ? [k] : []));

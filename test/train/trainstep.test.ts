@@ -52,24 +52,32 @@ function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return err / Math.max(scale, 1e-12);
 }
 
+async function fixtureRunner(bnMomentum?: number) {
+  const block = fixtureBlock();
+  const head: HeadSpec = { channels: fx.C, classes: fx.J, kernel: 3, norm: 'chain', seed: 0 };
+  const objective = sffObjective(head, 'sff.block0');
+  const layout = blockLayout(block, objective.params);
+  const byName = new Map(fx.param_names.map((n, i) => [n, Float32Array.from(fx.init[i]!)]));
+  const headName = (n: string) => n.replace('sff.block0.norm', 'ln').replace('sff.block0.aux', 'aux');
+  const init = layout.pack((n) => byName.get(n) ?? byName.get(headName(n))!);
+  const adamw = { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: fx.weight_decay };
+  const train = await buildTrainStep({ block, objective, classes: fx.J, batchSize: fx.N, adamw, ...(bnMomentum !== undefined ? { bnMomentum } : {}) }, layout);
+  const evalModel = buildEvalGraph(block, objective, layout, fx.J);
+  const sessions = { train: await createSession(train), eval: await createSession(evalModel) };
+  const state = new Map(block.state.map((s) => [s, { data: new Float32Array(block.constants.get(s)!.raw.slice().buffer), dims: [fx.C] }]));
+  const runner = new BlockRunner('block0', layout, { params: init, state }, sessions, new Map(block.state.map((s) => [s, [fx.C]])), fx.lr);
+  const feeds = (step: Fixture['steps'][number]) => [
+    new ort.Tensor('float32', Float32Array.from(step.x), [fx.N, fx.C_in, fx.H, fx.H]),
+    new ort.Tensor('int64', BigInt64Array.from(step.labels.map(BigInt)), [fx.N]),
+  ] as const;
+  return { runner, layout, headName, feeds };
+}
+
 describe('SFF train step vs PyTorch', () => {
   it('reproduces two AdamW steps of a conv+BN+ReLU+pool block with LayerNorm and aux head', async () => {
-    const block = fixtureBlock();
-    const head: HeadSpec = { channels: fx.C, classes: fx.J, kernel: 3, norm: 'chain', seed: 0 };
-    const objective = sffObjective(head, 'sff.block0');
-    const layout = blockLayout(block, objective.params);
-    const byName = new Map(fx.param_names.map((n, i) => [n, Float32Array.from(fx.init[i]!)]));
-    const headName = (n: string) => n.replace('sff.block0.norm', 'ln').replace('sff.block0.aux', 'aux');
-    const init = layout.pack((n) => byName.get(n) ?? byName.get(headName(n))!);
-    const train = await buildTrainStep({ block, objective, classes: fx.J, batchSize: fx.N, adamw: { beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: fx.weight_decay } }, layout);
-    const evalModel = buildEvalGraph(block, objective, layout, fx.J);
-    const sessions = { train: await createSession(train), eval: await createSession(evalModel) };
-    const state = new Map(block.state.map((s) => [s, { data: new Float32Array(block.constants.get(s)!.raw.slice().buffer), dims: [fx.C] }]));
-    const runner = new BlockRunner('block0', layout, { params: init, state }, sessions, new Map(block.state.map((s) => [s, [fx.C]])), fx.lr);
+    const { runner, layout, headName, feeds } = await fixtureRunner();
     for (const step of fx.steps) {
-      const x = new ort.Tensor('float32', Float32Array.from(step.x), [fx.N, fx.C_in, fx.H, fx.H]);
-      const labels = new ort.Tensor('int64', BigInt64Array.from(step.labels.map(BigInt)), [fx.N]);
-      const r = await runner.trainStep(x, labels);
+      const r = await runner.trainStep(...feeds(step));
       // Tolerance: float32 against float32 PyTorch, 1e-4 relative to each tensor's largest value.
       expect(Math.abs(r.loss - step.loss) / Math.abs(step.loss)).toBeLessThan(1e-4);
       expect(maxRel(r.goodness, step.goodness)).toBeLessThan(1e-4);
@@ -82,6 +90,29 @@ describe('SFF train step vs PyTorch', () => {
       const st = runner.currentState();
       expect(maxRel(st.get('bn.running_mean')!, step.running_mean)).toBeLessThan(1e-4);
       expect(maxRel(st.get('bn.running_var')!, step.running_var)).toBeLessThan(1e-4);
+    }
+    await runner.release();
+  });
+
+  it('--bn-momentum replaces the BN nodes\' momentum in the running-statistics update', async () => {
+    // The fixture ran PyTorch's default momentum 0.1, so each step's batch statistics follow from
+    // consecutive running values: μ_k = (rm_k − 0.9·rm_{k−1}) / 0.1 (the same for the unbiased var).
+    const m = 0.5;
+    const { runner, feeds } = await fixtureRunner(m);
+    let prevRef = { mean: new Array(fx.C).fill(0), var: new Array(fx.C).fill(1) };
+    let want = { mean: new Array(fx.C).fill(0), var: new Array(fx.C).fill(1) };
+    for (const step of fx.steps) {
+      await runner.trainStep(...feeds(step));
+      const batch = (k: 'mean' | 'var', ref: number[]) => ref.map((r, c) => (r - 0.9 * prevRef[k][c]!) / 0.1);
+      const mu = batch('mean', step.running_mean);
+      const v = batch('var', step.running_var);
+      want = { mean: want.mean.map((w, c) => (1 - m) * w + m * mu[c]!), var: want.var.map((w, c) => (1 - m) * w + m * v[c]!) };
+      prevRef = { mean: step.running_mean, var: step.running_var };
+      const st = runner.currentState();
+      expect(maxRel(st.get('bn.running_mean')!, want.mean)).toBeLessThan(1e-3);
+      expect(maxRel(st.get('bn.running_var')!, want.var)).toBeLessThan(1e-3);
+      // Far from what the default momentum gives: the override took effect.
+      expect(maxRel(st.get('bn.running_mean')!, step.running_mean)).toBeGreaterThan(0.5);
     }
     await runner.release();
   });

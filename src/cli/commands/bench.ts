@@ -22,6 +22,7 @@ interface BenchArgs {
   'mem-arena'?: boolean;
   threads?: number;
   jobs?: number;
+  'bn-momentum'?: number;
   'dry-run'?: boolean;
 }
 
@@ -64,6 +65,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .option('mem-arena', { type: 'boolean', describe: "onnxruntime's CPU memory arena in the training runs (default: the trainer's)" })
       .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads per run' })
       .option('jobs', { type: 'number', describe: 'training runs at once, each with cores/jobs onnxruntime threads (default 1)' })
+      .option('bn-momentum', { type: 'number', describe: "BatchNorm running-statistics momentum for every run (PyTorch's convention; default: each graph's own)" })
       .option('dry-run', { type: 'boolean', describe: 'list the planned runs only' }) as unknown as Argv<BenchArgs>,
   handler: async (argv) => {
     const suites = parseSuites(argv.suite);
@@ -88,6 +90,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       ...(argv['mem-arena'] !== undefined ? { memArena: argv['mem-arena'] } : {}),
       ...(argv.threads ? { threads: argv.threads } : {}),
       ...(argv.jobs ? { jobs: argv.jobs } : {}),
+      ...(argv['bn-momentum'] !== undefined ? { bnMomentum: argv['bn-momentum'] } : {}),
       ...(argv['dry-run'] ? { dryRun: true } : {}),
     });
   },

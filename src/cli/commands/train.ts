@@ -15,6 +15,7 @@ interface TrainArgs {
   'batch-size'?: number;
   lr?: number;
   'weight-decay'?: number;
+  'bn-momentum'?: number;
   seed?: number;
   threads?: number;
   device?: string;
@@ -58,6 +59,7 @@ export function trainOptions(argv: TrainArgs): FinetuneOptions {
   set('batchSize', argv['batch-size']);
   set('lr', argv.lr);
   set('weightDecay', argv['weight-decay']);
+  set('bnMomentum', argv['bn-momentum']);
   set('seed', argv.seed);
   set('threads', argv.threads);
   set('device', argv.device);
@@ -95,6 +97,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('batch-size', { type: 'number', describe: 'default 128 for inputs ≤ 64 px, else 64' })
       .option('lr', { type: 'number', describe: 'AdamW learning rate (default 1e-3 from scratch, 3e-4 for pretrained graphs)' })
       .option('weight-decay', { type: 'number', describe: 'AdamW weight decay (default 0)' })
+      .option('bn-momentum', { type: 'number', describe: "BatchNorm running-statistics momentum, PyTorch's convention (default: the graph's own)" })
       .option('seed', { type: 'number', describe: 'split, shuffle and init seed (default 0)' })
       .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
       .option('device', { type: 'string', describe: 'cpu | cuda | cuda:<id>' })

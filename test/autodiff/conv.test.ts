@@ -56,6 +56,8 @@ const cases: [string, ConvCase][] = [
   ['1x1 stride 2 (downsample)', { x: [2, 4, 7, 7], w: [6, 4, 1, 1], attrs: { strides: [2, 2] } }],
   ['1x1 on 1x1 spatial (SE fc)', { x: [3, 6, 1, 1], w: [2, 6, 1, 1], bias: true, attrs: {} }],
   ['batch 1, non-square kernel and strides', { x: [1, 2, 7, 8], w: [3, 2, 3, 2], attrs: { pads: [1, 0, 1, 1], strides: [2, 3] } }],
+  ['aux-head shape: 5x5 pad 2, fewer outputs than inputs', { x: [2, 12, 6, 6], w: [2, 12, 5, 5], bias: true, attrs: { pads: [2, 2, 2, 2] } }],
+  ['aux-head shape, non-square kernel, asymmetric pads', { x: [2, 12, 5, 7], w: [3, 12, 3, 5], attrs: { pads: [1, 2, 0, 1] } }],
   ['weight gradient only (block input)', { x: [2, 3, 6, 6], w: [4, 3, 3, 3], dx: false, attrs: { pads: [1, 1, 1, 1], strides: [2, 2] } }],
 ];
 

@@ -412,7 +412,8 @@ export function throughputMarkdown(r: ThroughputReport): string {
     const get = (mode: string, arena: boolean, glibc: boolean) => r.memory.find((m) => m.mode === mode && m.memArena === arena && Object.keys(m.env).length > 0 === glibc);
     const bpOn = get('bp', true, false);
     const low = r.memory.filter((m) => m.mode === 'sff').sort((a, b) => a.stepPeakRssMB - b.stepPeakRssMB)[0];
-    const ratio = (s: Measurement, b: Measurement) => `${(s.stepPeakRssMB / b.stepPeakRssMB).toFixed(2)} (process ${(s.peakRssMB / b.peakRssMB).toFixed(2)})`;
+    const fixed2 = (v: number) => (Number.isFinite(v) ? v.toFixed(2) : '–');
+    const ratio = (s: Measurement, b: Measurement) => `${fixed2(s.stepPeakRssMB / b.stepPeakRssMB)} (process ${fixed2(s.peakRssMB / b.peakRssMB)})`;
     if (bpOn && low)
       lines.push(
         '',

@@ -1,6 +1,6 @@
 /** The bench machinery: suite planning, aggregation into the §6-shaped table, and one throughput measurement in a child process. */
 import { describe, expect, it } from 'vitest';
-import { buildRows, defaultPaperOptions, paperMarkdown, planPaperRuns, stat, summariseRun as summariseFor, type PaperReport, type RunRecord } from '../../src/bench/paper.js';
+import { buildRows, defaultPaperOptions, paperMarkdown, planPaperRuns, runPaper, stat, summariseRun as summariseFor, type PaperReport, type RunRecord } from '../../src/bench/paper.js';
 import { parseSeeds, parseSuites } from '../../src/cli/commands/bench.js';
 import { measure, throughputMarkdown } from '../../src/bench/throughput.js';
 import type { WorkerResult } from '../../src/bench/train-worker.js';
@@ -22,6 +22,20 @@ describe('bench suites', () => {
     expect(t.map((r) => `${r.method}:${r.lr}`)).toEqual(['bp:0.0001', 'bp:0.00003', 'sff:0.0003', 'sff:0.001']);
     expect(t[0]!.options.normalize).toBe('0.50196,0.50196,0.50196/0.49804,0.49804,0.49804');
     expect(t[0]!.options.model).toMatch(/mobilenet_v3_large_minimalistic_224_float\.onnx$/);
+  });
+
+  it('--jobs starts the most expensive runs first; --bn-momentum reaches every run', async () => {
+    const lines: string[] = [];
+    const o = defaultPaperOptions({ suites: ['cifar', 'small'], jobs: 2, threads: 1, bnMomentum: 0.1, dryRun: true, log: (l) => lines.push(l) });
+    await runPaper(o);
+    const order = lines.filter((l) => l.startsWith('[')).map((l) => l.slice(l.indexOf(']') + 2).split(' ')[0]);
+    expect(order.slice(0, 2)).toEqual(['cifar10-cnn-sff-s0', 'cifar10-cnnb-sff-s0']);
+    expect(order.indexOf('imagenette-1000-mnv3s-sff-s0')).toBeLessThan(order.indexOf('cifar10-cnnb-bp-s0'));
+    expect(order.at(-1)).toBe('cifar10-1000-cnnb-bp-s0');
+    expect(new Set(order).size).toBe(10);
+    expect(lines[0]).toContain('2 at a time');
+    const runs = planPaperRuns(o);
+    expect(runs.every((r) => r.options.bnMomentum === 0.1)).toBe(true);
   });
 
   it('parses --seeds and --suite', () => {

@@ -383,7 +383,10 @@ async function runPool(items: number[], jobs: number, work: (i: number) => Promi
 export async function runPaper(o: PaperOptions): Promise<PaperReport> {
   const log = o.log ?? ((s: string) => console.error(s));
   const os = await import('node:os');
-  const planned = planPaperRuns(o);
+  const jobs = Math.max(1, Math.floor(o.jobs ?? 1));
+  // Several runs at once share the cores: each gets its share unless --threads says otherwise.
+  const threads = o.threads ?? (jobs > 1 ? Math.max(1, Math.floor(os.cpus().length / jobs)) : undefined);
+  const planned = planPaperRuns({ ...o, ...(threads ? { threads } : {}) });
   const report: PaperReport = {
     name: o.name,
     date: new Date().toISOString(),
@@ -405,14 +408,11 @@ export async function runPaper(o: PaperOptions): Promise<PaperReport> {
     writeAtomic(jsonPath, JSON.stringify(report, null, 2) + '\n');
     writeAtomic(mdPath, paperMarkdown(report));
   };
-  const jobs = Math.max(1, Math.floor(o.jobs ?? 1));
-  const threads = o.threads ?? (jobs > 1 ? Math.max(1, Math.floor(os.cpus().length / jobs)) : undefined);
   if (jobs > 1) report.notes[1] = `Runs are child processes, ${jobs} at a time with ${threads} onnxruntime thread(s) each, on a shared ${os.cpus().length}-core machine: timings include their contention and the noise of whatever else ran.`;
   log(`bench ${o.name}: ${planned.length} training runs${o.suites.includes('throughput') ? ' + throughput' : ''}${jobs > 1 ? `, ${jobs} at a time` : ''} → ${jsonPath}`);
   const records: (RunRecord | undefined)[] = planned.map(() => undefined);
   const runOne = async (i: number): Promise<void> => {
     const run = planned[i]!;
-    if (threads) run.options = { ...run.options, threads };
     const tag = `[${i + 1}/${planned.length}] ${run.id}`;
     if (o.dryRun) {
       log(`${tag}  ${run.options.model} on ${run.options.data}${run.options.subset ? ` subset ${run.options.subset}` : ''}, ${run.method}${run.lr ? ` lr ${run.lr}` : ''}, seed ${run.seed}`);

@@ -3,7 +3,7 @@
  * model → blocks → per-block train/eval graphs → epochs of local updates →
  * checkpoints → export → a check that the export reproduces training-time evaluation.
  */
-import { mkdirSync, existsSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import ort from 'onnxruntime-node';
 import { batches, prepareData, type PreparedData } from '../data/index.js';
@@ -17,13 +17,19 @@ import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix } from './artif
 import { BlockRunner, type BlockWeights } from './runner.js';
 import { createSession, type RuntimeOptions } from './session.js';
 import { collectGoodness, type SplitGoodness } from './evaluate.js';
-import { appendMetrics, goodnessLoss, peakRssMB, RunningMetrics, type EpochMetrics, type SplitMetrics } from './metrics.js';
+import { goodnessLoss, peakRssMB, RunningMetrics, type EpochMetrics, type SplitMetrics } from './metrics.js';
+import { writeMetricsFiles } from './metricsFiles.js';
+import { writeRunConfig } from './configFile.js';
+import { createReporter } from './reporter.js';
+import type { ExportCheck, FinetuneEvent } from './events.js';
 import { EarlyStopping, Plateau, type EarlyStopState, type PlateauState } from './schedule.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
-import { accuracySvg, type Series } from './curves.js';
-import { formatSeconds, Progress } from './progress.js';
+import { curvesSvg, reportHtml } from './curves.js';
+import { RunProgress } from './progress.js';
 import { bpBlock, prepareModel, type PreparedModel } from './model.js';
-import { buildExportModel, type ExportBlock } from '../export/exportModel.js';
+import { buildExportModel, exportedHeads, goodnessOutputName, type ExportBlock } from '../export/exportModel.js';
+import { buildSidecar, writeSidecar } from '../export/sidecar.js';
+import { measureLatency } from '../export/latency.js';
 import { runningStatsWarning } from './batchnorm.js';
 import { OptionError, type FinetuneOptions, type RunConfig } from './options.js';
 import type { TrainBlock } from './block.js';
@@ -50,8 +56,12 @@ export interface FinetuneResult {
   config: RunConfig;
   history: EpochMetrics[];
   best: EpochMetrics | undefined;
-  exportCheck?: { maxAbsDiff: number; accuracy: number; trainingAccuracy: number; scale: number };
-  blocks: { name: string; params: number; headParams: number; frozen: boolean }[];
+  exportCheck?: ExportCheck;
+  /** model.json beside model.onnx, the goodness outputs kept in the export, and its measured latency. */
+  sidecarPath?: string;
+  exportedHeads?: string[];
+  latency?: import('./events.js').LatencyNote;
+  blocks: { index: number; name: string; params: number; headParams: number; frozen: boolean }[];
   peakRssMB: number;
   /** Trainable parameters, aux heads (and CwC-mod's linear probe) included. */
   trainableParams: number;
@@ -100,6 +110,9 @@ function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedD
     stopPatience: opts.stopPatience ?? 30,
     ...(opts.maxStepsPerEpoch ? { maxStepsPerEpoch: opts.maxStepsPerEpoch } : {}),
     classes,
+    exportHeads: opts.exportHeads ?? 'ensemble',
+    exportScores: opts.exportScores ?? 'logits',
+    exportDtype: opts.exportDtype ?? 'float32',
   };
 }
 
@@ -146,12 +159,16 @@ export function planStages(pm: PreparedModel, cfg: RunConfig): Stage[] {
   return stages;
 }
 
-async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptions, log: (s: string) => void): Promise<Trainer[]> {
+async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptions, emit: (e: FinetuneEvent) => void, progress: RunProgress, signal?: AbortSignal): Promise<Trainer[]> {
   const dir = join(cfg.out, 'blocks');
   mkdirSync(dir, { recursive: true });
   const trainers: Trainer[] = [];
   const J = cfg.classes.length;
-  for (const { block, objective, role } of planStages(pm, cfg)) {
+  const stages = planStages(pm, cfg);
+  const phase = progress.phase('build', stages.length, 'blocks');
+  phase.update(0);
+  for (const { block, objective, role } of stages) {
+    signal?.throwIfAborted();
     const hp = objective.params;
     const layout = blockLayout(block, hp);
     const init = layout.pack((name) => {
@@ -171,12 +188,21 @@ async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptio
     const state = new Map(block.state.map((s) => [s, { data: new Float32Array(block.constants.get(s)!.raw.slice().buffer), dims: block.constants.get(s)!.dims }]));
     const runner = new BlockRunner(block.name, layout, { params: init, state }, sessions, stateDims, cfg.lr);
     const headParamCount = hp.reduce((a, p) => a + p.init.length, 0);
-    log(
-      `  block ${block.index} ${block.name.padEnd(12)} out ${block.outputShape.join('×').padEnd(12)} params ${String(layout.total - headParamCount).padStart(9)} + head ${headParamCount}` +
-        `${isFrozen(cfg, block) ? ' (frozen)' : ''}${role === 'probe' ? ' (linear head on the detached last block)' : ''}  graphs built in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
-    );
+    emit({
+      type: 'block',
+      index: block.index,
+      name: block.name,
+      outputShape: block.outputShape,
+      params: layout.total - headParamCount,
+      headParams: headParamCount,
+      frozen: isFrozen(cfg, block),
+      probe: role === 'probe',
+      buildSeconds: (performance.now() - t0) / 1000,
+    });
     trainers.push({ block, objective, role, runner, plateau: Plateau.start(cfg.lr, cfg.lrPatience), headParamCount, seconds: 0 });
+    phase.update(trainers.length);
   }
+  phase.end();
   return trainers;
 }
 
@@ -229,16 +255,16 @@ function ensembleReport(sg: SplitGoodness, J: number, cfgRule: string): { layers
   return { layers, weights: chosen, acc: layers[cfgRule]! };
 }
 
-function pct(x: number): string {
-  return `${(x * 100).toFixed(1)}%`;
-}
-
 export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
-  const emit = opts.onEvent ?? (() => {});
-  const log = (message: string) => {
-    if (!opts.quiet) console.log(message);
-    emit({ type: 'log', message });
+  // The library prints nothing unless asked (quiet: false); events always reach onEvent.
+  const print = opts.quiet === false ? createReporter({ stream: process.stderr, verbosity: opts.verbosity ?? 'normal' }) : undefined;
+  const emit = (e: FinetuneEvent) => {
+    print?.(e);
+    opts.onEvent?.(e);
   };
+  const signal = opts.signal;
+  signal?.throwIfAborted();
+  const progress = new RunProgress(emit);
   const resumed = opts.resume ? readCheckpoint<CheckpointHeader>(join(opts.resume, CHECKPOINT_FILE)) : undefined;
   const prior = resumed?.header.config;
   // A resumed run keeps its configuration; only the number of epochs may be raised.
@@ -246,7 +272,8 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   const rt: RuntimeOptions = { device: opts.device, threads: opts.threads, memArena: opts.memArena };
 
   const pm = await prepareModel(o.model, { blocks: o.blocks ?? 'auto', imageSize: o.imageSize ?? prior?.imageSize[0] });
-  log(`model  ${pm.description}`);
+  emit({ type: 'model', source: o.model, description: pm.description, blocks: pm.blocks.length });
+  let decode: ReturnType<RunProgress['phase']> | undefined;
   const data = await prepareData({
     path: o.data,
     imageSize: pm.imageSize,
@@ -258,28 +285,33 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     ...(o.testData ? { testPath: o.testData } : {}),
     ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
     ...(prior ? { expectClasses: prior.classes } : {}),
+    onProgress: (done, total) => {
+      decode ??= progress.phase('decode', total, 'images');
+      decode.update(done);
+    },
   });
-  log(`data   ${data.source}${data.skipped.length ? `; ${data.skipped.length} unreadable images skipped` : ''}`);
-  for (const s of data.skipped.slice(0, 5)) log(`       skipped ${s.path}: ${s.reason}`);
+  decode?.end();
+  emit({ type: 'data', source: data.source, classes: data.classes, train: data.train.count, val: data.val.count, ...(data.test ? { test: data.test.count } : {}), skipped: data.skipped });
   const cfg = prior ?? resolveConfig(o, pm, data);
   if (prior) cfg.epochs = o.epochs ?? prior.epochs;
   if (data.train.count < cfg.batchSize)
     throw new Error(`the training split has ${data.train.count} images, fewer than one batch of ${cfg.batchSize}: lower --batch-size`);
   mkdirSync(cfg.out, { recursive: true });
   const J = cfg.classes.length;
-  log(`run    ${cfg.out}  (${cfg.method}, norm ${cfg.norm}, aux ${cfg.auxKernel}×${cfg.auxKernel}, lr ${cfg.lr}, batch ${cfg.batchSize}, ensemble ${cfg.ensemble}, seed ${cfg.seed})`);
+  const configPath = writeRunConfig(cfg, data, resumed ? resumed.header.epoch + 1 : 0);
+  emit({ type: 'config', config: cfg, path: configPath });
 
   const fullSteps = Math.floor(data.train.count / cfg.batchSize);
   const steps = Math.min(fullSteps, cfg.maxStepsPerEpoch ?? Infinity);
   const bnWarning = runningStatsWarning({ blocks: pm.blocks, fromScratch: pm.fromScratch, ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}), totalSteps: steps * cfg.epochs });
-  if (bnWarning) log(`warning: ${bnWarning}`);
+  if (bnWarning) emit({ type: 'warning', message: bnWarning });
 
-  const trainers = await buildTrainers(pm, cfg, rt, log);
+  const trainers = await buildTrainers(pm, cfg, rt, emit, progress, signal);
+  const blockNames = trainers.map((t) => t.block.name);
   const stop = new EarlyStopping(undefined, cfg.stopPatience);
   let history: EpochMetrics[] = [];
   let startEpoch = 0;
   let best = { epoch: -1, states: weightsOfAll(trainers) };
-  const metricsPath = join(cfg.out, 'metrics.jsonl');
   if (resumed) {
     const h = resumed.header;
     trainers.forEach((t, k) => {
@@ -299,17 +331,18 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     history = h.history;
     best.epoch = h.bestEpoch;
     startEpoch = h.epoch + 1;
-    // Drop metric lines of epochs after the checkpoint (a run killed mid-epoch may have written none, but be exact).
-    writeFileSync(metricsPath, history.map((m) => JSON.stringify(m) + '\n').join(''));
-    log(`resume from epoch ${h.epoch + 1} (checkpoint in ${cfg.out})`);
-  } else if (existsSync(metricsPath)) rmSync(metricsPath);
+    emit({ type: 'resume', fromEpoch: h.epoch + 2, out: cfg.out });
+  }
+  // Rewritten from the history: a resumed run drops lines of epochs after its checkpoint, a new one starts empty.
+  writeMetricsFiles(cfg.out, history, blockNames);
 
   const mean = data.preprocess.mean;
   const std = data.preprocess.std;
   const dims = [data.train.channels, data.train.height, data.train.width];
   const perSample = dims[0]! * dims[1]! * dims[2]!;
-  const progress = new Progress();
   let stoppedEarly = false;
+  const valBatches = Math.ceil(data.val.count / cfg.batchSize);
+  progress.plan({ epochsLeft: cfg.epochs - startEpoch, epochs: cfg.epochs, stepsPerEpoch: steps, valBatches, exportCheck: !opts.noExport });
   const layerIdx = trainers.flatMap((t, k) => (t.role === 'layer' ? [k] : []));
   const probeIdx = trainers.findIndex((t) => t.role === 'probe');
   const trainableParams = trainers.reduce((a, t) => a + t.runner.layout.total, 0); // frozen blocks' layouts hold only their heads
@@ -318,8 +351,10 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     const t0 = performance.now();
     const running = new RunningMetrics(trainers.length, J, cfg.batchSize);
     trainers.forEach((t) => (t.seconds = 0));
-    progress.begin();
+    const trainPhase = progress.phase('train', steps, 'steps', { epoch: epoch + 1, epochs: cfg.epochs });
+    trainPhase.update(0);
     let step = 0;
+    let lossSum = 0;
     const it = batches(data.train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment, dropLast: true, mean, std });
     for await (const batch of it) {
       if (step >= steps) break;
@@ -343,12 +378,17 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
       }
       running.endBatch(labelNums);
       step++;
+      lossSum += losses.reduce((a, l) => a + l, 0) / losses.length;
       emit({ type: 'step', epoch, step, steps, losses });
-      progress.update(`epoch ${epoch + 1}/${cfg.epochs}`, step, steps, step * cfg.batchSize, `loss ${losses.at(-1)!.toFixed(3)}`);
+      trainPhase.update(step, { imagesPerSecond: (step * cfg.batchSize) / Math.max((performance.now() - t0) / 1000, 1e-9), meanLoss: lossSum / step });
+      signal?.throwIfAborted();
     }
+    trainPhase.end();
     const trainSeconds = (performance.now() - t0) / 1000;
-    const val = await collectGoodness(trainers.map((t) => t.runner), data.val, { batchSize: cfg.batchSize, classes: J, mean, std });
-    progress.end();
+    const valPhase = progress.phase('validate', valBatches, 'batches', { epoch: epoch + 1, epochs: cfg.epochs });
+    let valDone = 0;
+    const val = await collectGoodness(trainers.map((t) => t.runner), data.val, { batchSize: cfg.batchSize, classes: J, mean, std, onBatch: () => valPhase.update(++valDone) });
+    valPhase.end();
     const valMetrics = splitMetrics(val, J);
     const ens = ensembleReport({ labels: val.labels, goodness: layerIdx.map((k) => val.goodness[k]!) }, J, cfg.ensemble);
     valMetrics.layers = ens.layers;
@@ -370,22 +410,19 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
       imagesPerSecond: (steps * cfg.batchSize) / trainSeconds,
       blockImagesPerSecond: trainers.map((t) => (steps * cfg.batchSize) / Math.max(t.seconds, 1e-9)),
       peakRssMB: peakRssMB(),
+      time: new Date().toISOString(),
     };
     history.push(m);
     const halt = stop.observe(ens.acc, epoch);
     if (stop.state.bestEpoch === epoch) best = { epoch, states: weightsOfAll(trainers) };
-    appendMetrics(metricsPath, m);
+    writeMetricsFiles(cfg.out, history, blockNames);
     saveCheckpoint(cfg, trainers, epoch, stop, history, best);
-    writeFileAtomic(join(cfg.out, 'curves.svg'), curves(history, trainers));
-    emit({ type: 'epoch', metrics: m });
-    log(
-      `epoch ${String(epoch + 1).padStart(3)}/${cfg.epochs}  train loss ${mean0(m.train.loss).toFixed(3)} layers ${pct(m.train.layers.all!)}  ` +
-        `val layers ${Object.entries(ens.layers).map(([k, v]) => `${k} ${pct(v)}`).join(', ')}  ` +
-        `blocks ${m.val.acc.map(pct).join(' ')}  ${m.imagesPerSecond.toFixed(0)} img/s  ${formatSeconds(seconds)}`,
-    );
+    writeFileAtomic(join(cfg.out, 'curves.svg'), curvesSvg(history, blockNames, `${cfg.method.toUpperCase()}: loss and accuracy per block and ensemble`));
+    writeFileAtomic(join(cfg.out, 'report.html'), reportHtml(history, blockNames, cfg, best.epoch + 1));
+    emit({ type: 'epoch', metrics: m, blocks: blockNames, epochs: cfg.epochs });
     if (halt) {
       stoppedEarly = true;
-      log(`early stop: validation accuracy has not improved for ${cfg.stopPatience} epochs (best ${pct(stop.state.best)} at epoch ${stop.state.bestEpoch + 1})`);
+      emit({ type: 'early-stop', patience: cfg.stopPatience, bestAccuracy: stop.state.best, bestEpoch: stop.state.bestEpoch + 1 });
       break;
     }
   }
@@ -396,7 +433,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     config: cfg,
     history,
     best: bestMetrics,
-    blocks: trainers.map((t) => ({ name: t.block.name, params: t.runner.layout.total - t.headParamCount, headParams: t.headParamCount, frozen: isFrozen(cfg, t.block) })),
+    blocks: trainers.map((t) => ({ index: t.block.index, name: t.block.name, params: t.runner.layout.total - t.headParamCount, headParams: t.headParamCount, frozen: isFrozen(cfg, t.block) })),
     peakRssMB: peakRssMB(),
     trainableParams,
     stoppedEarly,
@@ -406,6 +443,9 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     trainers.forEach((t, k) => t.runner.setWeights(best.states[k]!));
     const modelPath = join(cfg.out, 'model.onnx');
     const weights = bestMetrics!.ensemble.weights;
+    const scoresKind = cfg.exportScores ?? 'logits';
+    const dtype = cfg.exportDtype ?? 'float32';
+    const heads = exportedHeads(trainers.map((t) => t.block), weights, cfg.exportHeads);
     const exported = buildExportModel({
       inputName: pm.inputName,
       inputShape: pm.inputShape,
@@ -414,28 +454,43 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
       classes: cfg.classes,
       preprocess: { size: cfg.imageSize, mean: [...mean], std: [...std] },
       extraMetadata: { 'sff.ensemble': cfg.ensemble, 'sff.source': pm.description },
+      heads: cfg.exportHeads ?? 'ensemble',
+      scores: scoresKind,
+      dtype,
     });
     saveModel(exported, modelPath);
     result.modelPath = modelPath;
-    result.exportCheck = await checkExport(exported, trainers, data, cfg, weights, pm.inputName, rt);
-    log(
-      `${result.exportCheck.maxAbsDiff <= 1e-3 * Math.max(1, result.exportCheck.scale) ? '✓' : '✗'} exported model reproduces training-time evaluation ` +
-        `(max abs diff ${result.exportCheck.maxAbsDiff.toExponential(1)}, accuracy ${pct(result.exportCheck.accuracy)})`,
+    result.exportedHeads = heads;
+    result.exportCheck = await checkExport(exported, trainers, data, cfg, weights, pm.inputName, rt, progress);
+    result.sidecarPath = join(cfg.out, 'model.json');
+    writeSidecar(
+      result.sidecarPath,
+      buildSidecar({
+        modelFile: 'model.onnx',
+        classes: cfg.classes,
+        inputName: pm.inputName,
+        inputShape: pm.inputShape,
+        preprocess: { size: cfg.imageSize, mean: [...mean], std: [...std] },
+        scores: scoresKind,
+        goodness: trainers.flatMap((t) => (heads.includes(goodnessOutputName(t.block)) ? [{ name: goodnessOutputName(t.block), block: t.block.name }] : [])),
+        ensemble: { rule: cfg.ensemble, blocks: blockNames, weights },
+        dtype,
+        source: { model: cfg.model, description: pm.description, method: cfg.method, bestEpoch: bestMetrics!.epoch, validationAccuracy: bestMetrics!.ensemble.acc },
+      }),
     );
+    if (cfg.method !== 'bp')
+      result.latency = await measureLatency({
+        exported,
+        original: pm.imported.model,
+        inputShape: pm.inputShape,
+        batch: pm.imported.dynamicBatch ? Math.min(16, cfg.batchSize) : 1,
+        runtime: rt,
+      });
+    emit({ type: 'export', path: modelPath, sidecar: result.sidecarPath, check: result.exportCheck, heads, ...(result.latency ? { latency: result.latency } : {}) });
   }
-  summarise(result, trainers, log);
+  emit({ type: 'summary', result });
   await Promise.all(trainers.map((t) => t.runner.release()));
   return result;
-}
-
-function mean0(a: number[]): number {
-  return a.reduce((s, x) => s + x, 0) / Math.max(a.length, 1);
-}
-
-function curves(history: EpochMetrics[], trainers: Trainer[]): string {
-  const series: Series[] = trainers.map((t, k) => ({ name: `${t.block.index} ${t.block.name}`, values: history.map((m) => m.val.acc[k]!) }));
-  series.push({ name: `layers (${history[0]!.ensemble.rule})`, values: history.map((m) => m.ensemble.acc), emphasis: true });
-  return accuracySvg(series, 'SFF validation accuracy per block and ensemble');
 }
 
 /** Runs the exported model on the validation split and compares with the training-time ensemble. */
@@ -447,10 +502,21 @@ async function checkExport(
   weights: number[],
   inputName: string,
   rt: RuntimeOptions,
-): Promise<{ maxAbsDiff: number; accuracy: number; trainingAccuracy: number; scale: number }> {
+  progress: RunProgress,
+): Promise<ExportCheck> {
   const J = cfg.classes.length;
-  const reference = await collectGoodness(trainers.map((t) => t.runner), data.val, { batchSize: cfg.batchSize, classes: J, mean: data.preprocess.mean, std: data.preprocess.std });
-  const refScores = combine(reference.goodness, weights);
+  const batchesPerPass = Math.ceil(data.val.count / cfg.batchSize);
+  const phase = progress.phase('export-check', 2 * batchesPerPass, 'batches');
+  let done = 0;
+  const reference = await collectGoodness(trainers.map((t) => t.runner), data.val, {
+    batchSize: cfg.batchSize,
+    classes: J,
+    mean: data.preprocess.mean,
+    std: data.preprocess.std,
+    onBatch: () => phase.update(++done),
+  });
+  const combined = combine(reference.goodness, weights);
+  const refScores = cfg.exportScores === 'probabilities' ? softmaxRows(combined, J) : combined;
   const session = await createSession(model, rt);
   const dims = [data.val.channels, data.val.height, data.val.width];
   const scores = new Float32Array(data.val.count * J);
@@ -460,7 +526,9 @@ async function checkExport(
     const out = await session.run({ [inputName]: x });
     scores.set(out.scores!.data as Float32Array, offset * J);
     offset += batch.n;
+    phase.update(++done);
   }
+  phase.end();
   await session.release();
   let maxAbsDiff = 0;
   let scale = 0;
@@ -471,19 +539,15 @@ async function checkExport(
   return { maxAbsDiff, accuracy: accuracy(scores, reference.labels, J), trainingAccuracy: accuracy(refScores, reference.labels, J), scale };
 }
 
-function summarise(r: FinetuneResult, trainers: Trainer[], log: (s: string) => void): void {
-  const b = r.best;
-  if (!b) return;
-  log(`\nbest epoch ${b.epoch} of ${r.history.length}${r.stoppedEarly ? ' (early stop)' : ''}: validation "layers" accuracy ${pct(b.ensemble.acc)} (${b.ensemble.rule})`);
-  log('  block          params    val acc   val loss   train img/s');
-  trainers.forEach((t, k) =>
-    log(
-      `  ${`${t.block.index} ${t.block.name}`.padEnd(14)} ${String(r.blocks[k]!.params + r.blocks[k]!.headParams).padStart(9)}  ${pct(b.val.acc[k]!).padStart(7)}  ${b.val.loss[k]!.toFixed(4).padStart(9)}  ${b.blockImagesPerSecond[k]!.toFixed(0).padStart(11)}`,
-    ),
-  );
-  const last = r.history.at(-1)!;
-  log(`  ensembles: ${Object.entries(b.val.layers).map(([k, v]) => `${k} ${pct(v)}`).join(', ')}`);
-  log(`  throughput ${last.imagesPerSecond.toFixed(0)} img/s overall, peak memory ${r.peakRssMB.toFixed(0)} MB`);
-  log(`  time per epoch ${formatSeconds(last.seconds)} (training ${formatSeconds(last.trainSeconds)}, ${(last.stepSeconds * 1000).toFixed(0)} ms/step), trainable params ${r.trainableParams.toLocaleString('en-US')} (aux heads included)`);
-  if (r.modelPath) log(`model written to ${r.modelPath}`);
+/** Row-wise softmax of an [n, J] matrix (the reference for an export whose scores are probabilities). */
+function softmaxRows(m: Float32Array, J: number): Float32Array {
+  const out = new Float32Array(m.length);
+  for (let r = 0; r < m.length / J; r++) {
+    let max = -Infinity;
+    for (let c = 0; c < J; c++) max = Math.max(max, m[r * J + c]!);
+    let sum = 0;
+    for (let c = 0; c < J; c++) sum += out[r * J + c] = Math.exp(m[r * J + c]! - max);
+    for (let c = 0; c < J; c++) out[r * J + c]! /= sum;
+  }
+  return out;
 }

@@ -1,5 +1,4 @@
-/** Per-epoch metrics: computed from goodness matrices, appended as JSON lines. */
-import { appendFileSync } from 'node:fs';
+/** Per-epoch metrics, computed from goodness matrices (written out by ./metricsFiles.ts). */
 import { accuracy } from '../sff/ensemble.js';
 
 export interface SplitMetrics {
@@ -13,6 +12,8 @@ export interface SplitMetrics {
 
 export interface EpochMetrics {
   epoch: number;
+  /** When the epoch ended (ISO 8601, UTC); absent in checkpoints written before it was recorded. */
+  time?: string;
   train: SplitMetrics;
   val: SplitMetrics;
   /** The ensemble rule used for early stopping and export, and its weights. */
@@ -84,10 +85,6 @@ export class RunningMetrics {
     const n = Math.max(this.seen, 1);
     return { loss: this.loss.map((l) => l / n), acc: this.correct.map((c) => c / n), layers: { all: this.ensembleCorrect / n } };
   }
-}
-
-export function appendMetrics(path: string, m: EpochMetrics): void {
-  appendFileSync(path, JSON.stringify(m) + '\n');
 }
 
 /**

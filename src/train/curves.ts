@@ -23,7 +23,6 @@ interface Panel {
   valAcc: number[];
   trainLoss: number[];
   valLoss: number[];
-  lossLabel: string;
 }
 
 function meanOf(a: number[]): number {
@@ -38,17 +37,16 @@ function panels(history: EpochMetrics[], blocks: string[]): Panel[] {
     valAcc: history.map((m) => m.ensemble.acc),
     trainLoss: history.map((m) => meanOf(m.train.loss)),
     valLoss: history.map((m) => meanOf(m.val.loss)),
-    lossLabel: 'mean block loss',
   };
   return [
     ensemble,
     ...blocks.map((b, k) => ({
-      title: b,
+      // Blocks the chosen ensemble uses (a non-zero weight, when not every block is used) say so.
+      title: rule !== 'all' && (history.at(-1)?.ensemble.weights[k] ?? 0) > 0 ? `${b} (in ensemble)` : b,
       trainAcc: history.map((m) => m.train.acc[k]!),
       valAcc: history.map((m) => m.val.acc[k]!),
       trainLoss: history.map((m) => m.train.loss[k]!),
       valLoss: history.map((m) => m.val.loss[k]!),
-      lossLabel: 'SFF loss',
     })),
   ];
 }
@@ -66,22 +64,27 @@ function polyline(values: number[], x: (i: number) => number, y: (v: number) => 
 export function curvesSvg(history: EpochMetrics[], blocks: string[], title: string): string {
   const ps = panels(history, blocks);
   const rows = Math.ceil(ps.length / COLS);
-  const top = 58;
+  const top = 64;
   const W = COLS * PANEL_W + 20;
   const H = top + rows * PANEL_H + 10;
   const epochs = Math.max(1, history.length);
-  const maxLoss = Math.max(1e-6, ...ps.flatMap((p) => [...p.trainLoss, ...p.valLoss]).filter(Number.isFinite));
+  // One loss range for every panel, from the lowest to the highest loss seen (not from 0: SFF
+  // losses start near log J and move by tenths, which a 0-based axis flattens).
+  const losses = ps.flatMap((p) => [...p.trainLoss, ...p.valLoss]).filter(Number.isFinite);
+  const lossHi = losses.length ? Math.max(...losses) : 1;
+  const lossLo0 = losses.length ? Math.min(...losses) : 0;
+  const lossLo = lossHi - lossLo0 < 1e-6 ? lossHi - 1 : lossLo0;
   const out: string[] = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="sans-serif" font-size="10">`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="12" y="20" font-size="14">${esc(title)}</text>`,
     // Legend: colour = metric, dash = split.
-    `<g transform="translate(12,38)">`,
+    `<g transform="translate(12,36)">`,
     `<line x1="0" x2="22" y1="0" y2="0" stroke="${ACC}" stroke-width="1.6"/><text x="26" y="3">validation accuracy</text>`,
     `<line x1="140" x2="162" y1="0" y2="0" stroke="${ACC}" stroke-width="1.6" stroke-dasharray="4 3"/><text x="166" y="3">training accuracy</text>`,
     `<line x1="270" x2="292" y1="0" y2="0" stroke="${LOSS}" stroke-width="1.6"/><text x="296" y="3">validation loss</text>`,
     `<line x1="390" x2="412" y1="0" y2="0" stroke="${LOSS}" stroke-width="1.6" stroke-dasharray="4 3"/><text x="416" y="3">training loss (epoch mean)</text>`,
-    `<text x="580" y="3" fill="#555">loss axis 0–${maxLoss.toPrecision(3)}, shared by all panels</text>`,
+    `<text x="0" y="17" fill="#555">loss axis ${lossLo.toPrecision(3)}–${lossHi.toPrecision(3)} in every panel (ensemble panel: mean over blocks)</text>`,
     `</g>`,
   ];
   ps.forEach((p, n) => {
@@ -95,7 +98,7 @@ export function curvesSvg(history: EpochMetrics[], blocks: string[], title: stri
     const lossTop = oy + 108;
     const lossBottom = oy + 168;
     const yAcc = (v: number) => accBottom - v * (accBottom - accTop);
-    const yLoss = (v: number) => lossBottom - (v / maxLoss) * (lossBottom - lossTop);
+    const yLoss = (v: number) => lossBottom - ((v - lossLo) / (lossHi - lossLo)) * (lossBottom - lossTop);
     const lastVal = p.valAcc.at(-1);
     out.push(`<g>`);
     out.push(`<text x="${L}" y="${oy + 12}" font-size="11" font-weight="${n === 0 ? 'bold' : 'normal'}">${esc(p.title)}${lastVal !== undefined && Number.isFinite(lastVal) ? ` — val ${(lastVal * 100).toFixed(1)}%` : ''}</text>`);
@@ -103,8 +106,7 @@ export function curvesSvg(history: EpochMetrics[], blocks: string[], title: stri
     out.push(`<rect x="${L}" y="${lossTop}" width="${R - L}" height="${lossBottom - lossTop}" fill="none" stroke="#ccc"/>`);
     for (const v of [0.5]) out.push(`<line x1="${L}" x2="${R}" y1="${yAcc(v)}" y2="${yAcc(v)}" stroke="#eee"/>`);
     out.push(`<text x="${L - 3}" y="${accTop + 4}" text-anchor="end">100%</text><text x="${L - 3}" y="${yAcc(0.5) + 3}" text-anchor="end">50%</text><text x="${L - 3}" y="${accBottom}" text-anchor="end">0%</text>`);
-    out.push(`<text x="${L - 3}" y="${lossTop + 4}" text-anchor="end">${maxLoss.toPrecision(2)}</text><text x="${L - 3}" y="${lossBottom}" text-anchor="end">0</text>`);
-    out.push(`<text x="${R - 2}" y="${lossTop + 10}" text-anchor="end" fill="#777">${esc(p.lossLabel)}</text>`);
+    out.push(`<text x="${L - 3}" y="${lossTop + 4}" text-anchor="end">${lossHi.toPrecision(3)}</text><text x="${L - 3}" y="${lossBottom}" text-anchor="end">${lossLo.toPrecision(3)}</text>`);
     out.push(polyline(p.trainAcc, x, yAcc, ACC, true), polyline(p.valAcc, x, yAcc, ACC, false));
     out.push(polyline(p.trainLoss, x, yLoss, LOSS, true), polyline(p.valLoss, x, yLoss, LOSS, false));
     out.push(`<text x="${L}" y="${lossBottom + 11}">1</text><text x="${R}" y="${lossBottom + 11}" text-anchor="end">epoch ${epochs}</text>`);

@@ -63,6 +63,8 @@ export interface ExportCheck {
   accuracy: number;
   trainingAccuracy: number;
   scale: number;
+  /** The largest difference taken as a match: 1e-3 of the score scale, 2e-2 with float16 weights. */
+  tolerance: number;
 }
 
 /** Median milliseconds per batch of the exported model and of the original network, measured after export. */

@@ -89,9 +89,9 @@ export function formatEvent(e: FinetuneEvent, verbosity: Verbosity = 'normal'): 
     case 'early-stop':
       return quiet ? [] : [`early stop: validation accuracy has not improved for ${e.patience} epochs (best ${pct(e.bestAccuracy)} at epoch ${e.bestEpoch})`];
     case 'export': {
-      const ok = e.check.maxAbsDiff <= 1e-3 * Math.max(1, e.check.scale);
+      const ok = e.check.maxAbsDiff <= e.check.tolerance;
       const lines = [
-        `${ok ? '✓' : '✗'} exported model reproduces training-time evaluation (max abs diff ${e.check.maxAbsDiff.toExponential(1)}, accuracy ${pct(e.check.accuracy)})`,
+        `${ok ? '✓' : '✗'} exported model reproduces training-time evaluation (max abs diff ${e.check.maxAbsDiff.toExponential(1)}, tolerance ${e.check.tolerance.toExponential(0)}; accuracy ${pct(e.check.accuracy)})`,
       ];
       if (quiet) return ok ? [] : lines;
       lines.push(`  heads in the export: ${e.heads.join(', ')}`);

@@ -199,7 +199,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   handler: async (argv) => {
     const file = argv.config ? readOptionsFile(argv.config) : {};
     const verbosity = verbosityOf(argv);
-    const stderr = createReporter({ stream: process.stderr, verbosity });
+    // SFF_PROGRESS_SECONDS: seconds between plain progress lines when stderr is not a terminal (default 10).
+    const interval = Number(process.env.SFF_PROGRESS_SECONDS);
+    const stderr = createReporter({ stream: process.stderr, verbosity, ...(Number.isFinite(interval) && interval >= 0 ? { plainInterval: interval } : {}) });
     const result = await finetune({
       ...trainOptions(argv, file),
       // The run's summary is its result: stdout (unless --json); everything else goes to stderr.

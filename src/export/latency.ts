@@ -20,6 +20,34 @@ function median(xs: number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
+/**
+ * Median milliseconds per run of each model on the same batch, interleaved round by round so every
+ * model sees the same machine load; one untimed run each first (allocation, kernel choice).
+ */
+export async function medianLatencies(
+  models: Record<string, Model | Uint8Array>,
+  inputShape: number[],
+  batch: number,
+  runs: number,
+  runtime: RuntimeOptions = {},
+): Promise<Record<string, number>> {
+  const shape = [batch, ...inputShape];
+  const x = new ort.Tensor('float32', new Float32Array(shape.reduce((a, d) => a * d, 1)).map((_, i) => Math.sin(i)), shape);
+  const sessions: [string, ort.InferenceSession, Record<string, ort.Tensor>][] = [];
+  try {
+    for (const [name, m] of Object.entries(models)) {
+      const s = await createSession(m, runtime);
+      sessions.push([name, s, { [s.inputNames[0]!]: x }]);
+    }
+    for (const [, s, feeds] of sessions) await timeOnce(s, feeds);
+    const times: Record<string, number[]> = Object.fromEntries(sessions.map(([n]) => [n, []]));
+    for (let r = 0; r < runs; r++) for (const [name, s, feeds] of sessions) times[name]!.push(await timeOnce(s, feeds));
+    return Object.fromEntries(Object.entries(times).map(([n, t]) => [n, median(t)]));
+  } finally {
+    for (const [, s] of sessions) await s.release();
+  }
+}
+
 export interface LatencyInput {
   exported: Model | Uint8Array;
   original: Model;
@@ -30,26 +58,9 @@ export interface LatencyInput {
   runtime?: RuntimeOptions;
 }
 
+/** The export summary's note: the exported model against the original network. */
 export async function measureLatency(spec: LatencyInput): Promise<LatencyNote> {
   const runs = spec.runs ?? 7;
-  const shape = [spec.batch, ...spec.inputShape];
-  const x = new ort.Tensor('float32', new Float32Array(shape.reduce((a, d) => a * d, 1)).map((_, i) => Math.sin(i)), shape);
-  const exported = await createSession(spec.exported, spec.runtime);
-  const original = await createSession(spec.original, spec.runtime);
-  try {
-    const fe = { [exported.inputNames[0]!]: x };
-    const fo = { [original.inputNames[0]!]: x };
-    await timeOnce(exported, fe); // first runs allocate and pick kernels
-    await timeOnce(original, fo);
-    const te: number[] = [];
-    const to: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      te.push(await timeOnce(exported, fe));
-      to.push(await timeOnce(original, fo));
-    }
-    return { batch: spec.batch, exportedMs: median(te), originalMs: median(to), runs };
-  } finally {
-    await exported.release();
-    await original.release();
-  }
+  const ms = await medianLatencies({ exported: spec.exported, original: spec.original }, spec.inputShape, spec.batch, runs, spec.runtime);
+  return { batch: spec.batch, exportedMs: ms.exported!, originalMs: ms.original!, runs };
 }

@@ -13,7 +13,7 @@ import { classifierObjective, cwcObjective, linearProbe, sffObjective, type Obje
 import { accuracy, combine, ensembleAccuracy, ensembleWeights, formatEnsemble, parseEnsemble } from '../sff/ensemble.js';
 import { ADAMW_DEFAULTS } from '../optim/adamw.js';
 import { mixSeed } from '../util/rng.js';
-import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix } from './artifacts.js';
+import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix, initialParams } from './artifacts.js';
 import { BlockRunner, type BlockWeights } from './runner.js';
 import { createSession, type RuntimeOptions } from './session.js';
 import { collectGoodness, type SplitGoodness } from './evaluate.js';
@@ -171,11 +171,7 @@ async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptio
     signal?.throwIfAborted();
     const hp = objective.params;
     const layout = blockLayout(block, hp);
-    const init = layout.pack((name) => {
-      const h = hp.find((p) => p.name === name);
-      if (h) return h.init;
-      return new Float32Array(block.constants.get(name)!.raw.slice().buffer);
-    });
+    const init = initialParams(block, hp, layout);
     const t0 = performance.now();
     const train = await buildTrainStep({ block, objective, classes: J, batchSize: cfg.batchSize, adamw: { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay }, ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}) }, layout);
     const evalModel = buildEvalGraph(block, objective, layout, J);

@@ -21,6 +21,8 @@ export interface RunConfigFile {
   seed: number;
   /** Every option as resolved for this run (defaults filled in from the model and data). */
   options: RunConfig;
+  /** How it ran (not part of what it computes): onnxruntime device, threads and arena, the decode cache, whether it exports. */
+  runtime: RuntimeChoices;
   data: { source: string; fingerprint: string; classes: number; train: number; val: number; test?: number };
   versions: Versions;
   /** The first epoch this file's run trains (0 for a new run, the checkpoint's next epoch on resume). */
@@ -43,12 +45,25 @@ export function dataFingerprint(data: PreparedData): string {
   return `sha256:${h.digest('hex')}`;
 }
 
-export function writeRunConfig(cfg: RunConfig, data: PreparedData, startEpoch: number): string {
+export interface RuntimeChoices {
+  device: string;
+  threads: number | null;
+  memArena: boolean;
+  cacheDir: string | null;
+  noExport: boolean;
+}
+
+export function runtimeChoices(o: FinetuneOptions): RuntimeChoices {
+  return { device: o.device ?? 'cpu', threads: o.threads ?? null, memArena: o.memArena ?? false, cacheDir: o.cacheDir ?? null, noExport: o.noExport ?? false };
+}
+
+export function writeRunConfig(cfg: RunConfig, runtime: RuntimeChoices, data: PreparedData, startEpoch: number): string {
   const file: RunConfigFile = {
     format: 'sff-finetune/run-config@1',
     createdAt: new Date().toISOString(),
     seed: cfg.seed,
     options: cfg,
+    runtime,
     data: {
       source: data.source,
       fingerprint: dataFingerprint(data),
@@ -79,7 +94,10 @@ const RENAMED: Partial<Record<keyof RunConfig, keyof FinetuneOptions | null>> = 
 export function optionsFromConfigFile(parsed: unknown, file: string): Partial<FinetuneOptions> {
   if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) throw new OptionError(`${file}: expected an object of options`);
   const record = parsed as Record<string, unknown>;
-  const source = record.format === 'sff-finetune/run-config@1' ? (record.options as Record<string, unknown>) : record;
+  const runConfig = record.format === 'sff-finetune/run-config@1';
+  const runtime = runConfig ? (record.runtime as Record<string, unknown> | undefined) ?? {} : {};
+  // From a config.json: its options, and its runtime choices that were set (null = the default).
+  const source = runConfig ? { ...Object.fromEntries(Object.entries(runtime).filter(([, v]) => v !== null && v !== false)), ...(record.options as Record<string, unknown>) } : record;
   const known = new Set<string>(KNOWN_OPTIONS);
   const o: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(source)) {
@@ -103,5 +121,5 @@ export function optionsFromConfigFile(parsed: unknown, file: string): Partial<Fi
 export const KNOWN_OPTIONS = [
   'model', 'data', 'method', 'out', 'epochs', 'batchSize', 'lr', 'weightDecay', 'bnMomentum', 'seed', 'threads', 'device',
   'ensemble', 'norm', 'auxKernel', 'blocks', 'freeze', 'normalize', 'augment', 'subset', 'testData', 'imageSize',
-  'valFraction', 'lrPatience', 'stopPatience', 'memArena', 'cacheDir', 'maxStepsPerEpoch', 'exportHeads', 'exportScores', 'exportDtype',
+  'valFraction', 'lrPatience', 'stopPatience', 'memArena', 'cacheDir', 'maxStepsPerEpoch', 'noExport', 'exportHeads', 'exportScores', 'exportDtype',
 ] as const satisfies readonly (keyof FinetuneOptions)[];

@@ -19,7 +19,7 @@ import { createSession, type RuntimeOptions } from './session.js';
 import { collectGoodness, type SplitGoodness } from './evaluate.js';
 import { goodnessLoss, peakRssMB, RunningMetrics, type EpochMetrics, type SplitMetrics } from './metrics.js';
 import { writeMetricsFiles } from './metricsFiles.js';
-import { writeRunConfig } from './configFile.js';
+import { runtimeChoices, writeRunConfig } from './configFile.js';
 import { createReporter } from './reporter.js';
 import type { ExportCheck, FinetuneEvent } from './events.js';
 import { EarlyStopping, Plateau, type EarlyStopState, type PlateauState } from './schedule.js';
@@ -294,7 +294,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     throw new Error(`the training split has ${data.train.count} images, fewer than one batch of ${cfg.batchSize}: lower --batch-size`);
   mkdirSync(cfg.out, { recursive: true });
   const J = cfg.classes.length;
-  const configPath = writeRunConfig(cfg, data, resumed ? resumed.header.epoch + 1 : 0);
+  const configPath = writeRunConfig(cfg, runtimeChoices(opts), data, resumed ? resumed.header.epoch + 1 : 0);
   emit({ type: 'config', config: cfg, path: configPath });
 
   const fullSteps = Math.floor(data.train.count / cfg.batchSize);

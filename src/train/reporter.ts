@@ -10,7 +10,7 @@ import { formatSeconds } from './progress.js';
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
 
 export interface ReporterOptions {
-  stream: { write(s: string): unknown; isTTY?: boolean };
+  stream: { write(s: string): unknown; isTTY?: boolean; columns?: number };
   verbosity?: Verbosity;
   /** Redraw a bar in place (default: the stream is a terminal). */
   tty?: boolean;
@@ -143,7 +143,10 @@ export function createReporter(opts: ReporterOptions): (e: FinetuneEvent) => voi
       if (tty) {
         const width = 20;
         const filled = Math.round((width * e.done) / Math.max(e.total, 1));
-        opts.stream.write(`\r${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${formatProgress(e)}\x1b[K`);
+        // Kept within the terminal's width: a wrapped line cannot be redrawn in place.
+        const columns = (opts.stream as { columns?: number }).columns ?? 120;
+        const line = `${'█'.repeat(filled)}${'░'.repeat(width - filled)} ${formatProgress(e)}`;
+        opts.stream.write(`\r${line.slice(0, Math.max(20, columns - 1))}\x1b[K`);
         barShown = true;
         if (e.done >= e.total) clearBar();
         return;

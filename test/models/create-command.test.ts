@@ -52,7 +52,7 @@ describe('sff-finetune create', () => {
     expect(m.graph.inputs[0]!.type).toMatchObject({ shape: ['N', 3, 64, 64] });
     expect(m.graph.outputs[0]!.type).toMatchObject({ shape: ['N', 3] });
     expect(m.graph.nodes.some((n) => n.opType === 'BatchNormalization')).toBe(false);
-  });
+  }, 60_000); // ResNet18's 11 M parameters: several seconds on a loaded machine
 
   it('rejects unknown kinds, bad numbers and a missing -o', async () => {
     expect((await cli(['create', 'vgg', '-o', join(dir, 'x.onnx')])).error?.message).toMatch(/Choices|Invalid values/);

@@ -8,10 +8,13 @@ import { inspectCommand } from './commands/inspect.js';
 import { createCommand } from './commands/create.js';
 import { benchCommand } from './commands/bench.js';
 import { formatError, UsageError } from './errors.js';
-import { withOptionSuggestions } from './suggest.js';
+import { closest, withOptionSuggestions } from './suggest.js';
+import { SUBCOMMANDS } from './commands/train.js';
+import { existsSync } from 'node:fs';
 import { versions } from '../util/versions.js';
 
-const cli = yargs(hideBin(process.argv));
+const args = hideBin(process.argv);
+const cli = yargs(args);
 try {
   await cli
     .scriptName('sff-finetune')
@@ -35,7 +38,11 @@ try {
     .fail((msg, err) => {
       if (err) throw err;
       const known = Object.keys((cli as unknown as { getOptions(): { key: Record<string, unknown> } }).getOptions().key).filter((k) => k.length > 1 && !/[A-Z]/.test(k));
-      throw new UsageError(`${withOptionSuggestions(msg, known)}\n(see sff-finetune --help, or sff-finetune <command> --help)`);
+      // A mistyped command lands on the default command as its model: name the command meant.
+      const first = args.find((a) => !a.startsWith('-'));
+      const command = first && !first.startsWith('builtin:') && !existsSync(first) ? closest(first, SUBCOMMANDS) : undefined;
+      const hint = command ? `\nunknown command '${first}': did you mean 'sff-finetune ${command}'?` : '';
+      throw new UsageError(`${withOptionSuggestions(msg, known)}${hint}\n(see sff-finetune --help, or sff-finetune <command> --help)`);
     })
     .parseAsync();
 } catch (e) {

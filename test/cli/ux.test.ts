@@ -47,7 +47,7 @@ describe('sff-finetune CLI conventions', () => {
     execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'pipe' });
   }, 180_000);
 
-  it('-h, -V, and a suggestion for a mistyped option', async () => {
+  it('-h, -V, and suggestions for a mistyped option or command', async () => {
     const help = await run(['-h']);
     expect(help.status).toBe(0);
     for (const group of ['Run:', 'Training:', 'SFF blocks and heads:', 'Data:', 'Export:', 'Runtime:', 'Output:']) expect(help.stdout).toContain(group);
@@ -62,6 +62,8 @@ describe('sff-finetune CLI conventions', () => {
     expect(typo.status).toBe(2);
     expect(typo.stdout).toBe('');
     expect(typo.stderr).toMatch(/Unknown argument: epoch\n--epoch → did you mean --epochs\?/);
+    expect((await run(['evl', 'model.onnx', '--data', 'x'])).stderr).toMatch(/unknown command 'evl': did you mean 'sff-finetune eval'\?/);
+    expect((await run(['inspct'])).stderr).toMatch(/unknown command 'inspct': did you mean 'sff-finetune inspect'\?/);
   }, 60_000);
 
   let first: string;

@@ -1,5 +1,5 @@
 /** `sff-finetune [model] --data DIR …`: the main job. With no arguments, a short built-in demo. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { finetune, type FinetuneResult } from '../../train/finetune.js';
 import type { FinetuneOptions } from '../../train/options.js';
@@ -7,6 +7,7 @@ import { optionsFromConfigFile } from '../../train/configFile.js';
 import { createReporter, formatEvent } from '../../train/reporter.js';
 import { NORMALIZE_PRESETS } from '../../data/preprocess.js';
 import { UsageError } from '../errors.js';
+import { closest } from '../suggest.js';
 import { printResult, verbosityOf, type OutputArgs } from '../output.js';
 
 export const DEMO = { model: 'builtin:cnnb', data: 'builtin:shapes', epochs: 3, out: 'artifacts/demo' } as const;
@@ -143,6 +144,9 @@ export function resultJson(r: FinetuneResult): unknown {
   };
 }
 
+/** The other commands, for "did you mean" when a typo lands on the default command. */
+export const SUBCOMMANDS = ['inspect', 'create', 'bench', 'eval'];
+
 const G = {
   run: 'Run:',
   train: 'Training:',
@@ -197,6 +201,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('device', { type: 'string', group: G.rt, describe: 'cpu | cuda | cuda:<id>', defaultDescription: 'cpu' })
       .option('mem-arena', { type: 'boolean', group: G.rt, describe: "onnxruntime's per-session CPU memory arena", defaultDescription: 'off (one session per block)' }) as unknown as Argv<TrainArgs>,
   handler: async (argv) => {
+    // `sff-finetune evl …` reaches the default command with model 'evl': say which command was meant.
+    const command = argv.model && !argv.model.startsWith('builtin:') && !existsSync(argv.model) ? closest(argv.model, SUBCOMMANDS) : undefined;
+    if (command) throw new UsageError(`unknown command '${argv.model}': did you mean 'sff-finetune ${command}'? (or give an existing model file)`);
     const file = argv.config ? readOptionsFile(argv.config) : {};
     const verbosity = verbosityOf(argv);
     // SFF_PROGRESS_SECONDS: seconds between plain progress lines when stderr is not a terminal (default 10).

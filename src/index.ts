@@ -6,7 +6,7 @@
 export { loadModel, saveModel, encodeModel, decodeModel, ModelFileError } from './onnx/io.js';
 export { Graph, makeModel, type Model, type Node } from './ir/graph.js';
 export { GraphBuilder } from './ir/builder.js';
-export { probeShapes } from './ir/shapes.js';
+export { probeShapes } from './runtime/probe.js';
 export { buildGradients } from './autodiff/index.js';
 export { appendHead, appendGoodnessLoss, headParams, defaultAuxKernel, type HeadSpec, type NormPlacement } from './sff/head.js';
 export { parseEnsemble, ensembleWeights, combine } from './sff/ensemble.js';

@@ -7,7 +7,7 @@ import { GraphBuilder } from '../ir/builder.js';
 import { outerScopeReads, topologicalOrder, type Graph, type Node } from '../ir/graph.js';
 import type { ValueShape } from '../ir/shapes.js';
 import { toNumbers, type TensorData } from '../ir/tensor.js';
-import { DataType } from '../onnx/schema.js';
+import { DataType } from '../ir/types.js';
 import { isFloatType, zeros } from './helpers.js';
 import { gradientRules } from './registry.js';
 import { NoGradientRuleError, type GradContext, type GradRule } from './types.js';

@@ -5,7 +5,7 @@
 import type { GraphBuilder } from '../ir/builder.js';
 import { attrInt, attrInts, f } from '../ir/attrs.js';
 import { floatTensor } from '../ir/tensor.js';
-import { DataType } from '../onnx/schema.js';
+import { DataType } from '../ir/types.js';
 import type { GradContext } from './types.js';
 
 const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);

@@ -16,13 +16,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ort from 'onnxruntime-node';
-import { encodeModel } from '../onnx/io.js';
 import { defaultAuxKernel } from '../sff/head.js';
 import { ADAMW_DEFAULTS } from '../optim/adamw.js';
 import { blockLayout, buildEvalGraph, buildTrainStep } from '../train/artifacts.js';
 import { BlockRunner } from '../train/runner.js';
-import { sessionOptions, type RuntimeOptions } from '../train/session.js';
+import { createSession, runtimeVersion, type RuntimeOptions, type Session } from '../runtime/session.js';
+import { float32Tensor, int64Tensor, type Tensor } from '../runtime/tensors.js';
+import { numElements } from '../ir/tensor.js';
 import { loadModelSource, prepareModel } from '../train/model.js';
 import { planStages } from '../train/finetune.js';
 import type { Method, RunConfig } from '../train/options.js';
@@ -165,26 +165,23 @@ export async function measure(spec: MeasureSpec): Promise<Measurement> {
   const J = spec.classes ?? 10;
   const rt: RuntimeOptions = { memArena: spec.memArena, ...(spec.threads ? { threads: spec.threads } : {}) };
   const profileDir = spec.profile ? mkdtempSync(join(tmpdir(), 'sff-profile-')) : undefined;
-  const options = (tag: string): ort.InferenceSession.SessionOptions => ({
-    ...sessionOptions(rt),
-    ...(profileDir ? { enableProfiling: true, profileFilePrefix: join(profileDir, tag) } : {}),
-  });
+  const options = (tag: string): RuntimeOptions => ({ ...rt, ...(profileDir ? { profilePrefix: join(profileDir, tag) } : {}) });
   const source = spec.model.startsWith('builtin:') || spec.model.includes('/') || spec.model.endsWith('.onnx') ? spec.model : `builtin:${spec.model}`;
   const B = spec.batch;
   const t0 = performance.now();
   const sessionTimes: number[][] = [];
   const totals: number[] = [];
   let step: () => Promise<void>;
-  let sessions: ort.InferenceSession[] = [];
+  let sessions: Session[] = [];
   let trainableParams = 0;
   let afterTiming: () => Promise<void> = async () => {};
 
   if (spec.mode === 'forward') {
     const { model } = loadModelSource(source, { imageSize: spec.imageSize, classes: J });
     const input = model.graph.inputs.find((i) => !model.graph.initializers.has(i.name))!;
-    const session = await ort.InferenceSession.create(encodeModel(model), options('forward'));
+    const session = await createSession(model, options('forward'));
     sessions = [session];
-    const x = new ort.Tensor('float32', randomInput(B * 3 * spec.imageSize * spec.imageSize), [B, 3, spec.imageSize, spec.imageSize]);
+    const x = float32Tensor(randomInput(B * 3 * spec.imageSize * spec.imageSize), [B, 3, spec.imageSize, spec.imageSize]);
     step = async () => {
       await session.run({ [input.name]: x });
     };
@@ -192,7 +189,7 @@ export async function measure(spec: MeasureSpec): Promise<Measurement> {
     const pm = await prepareModel(source, { imageSize: spec.imageSize });
     const cfg = benchRunConfig(spec.mode, J, spec.imageSize, B, pm.fromScratch);
     const runners: BlockRunner[] = [];
-    const evalSessions: ort.InferenceSession[] = [];
+    const evalSessions: Session[] = [];
     for (const { block, objective } of planStages(pm, cfg)) {
       const layout = blockLayout(block, objective.params);
       const init = layout.pack((name) => {
@@ -200,10 +197,10 @@ export async function measure(spec: MeasureSpec): Promise<Measurement> {
         return h ? h.init : new Float32Array(block.constants.get(name)!.raw.slice().buffer);
       });
       const train = await buildTrainStep({ block, objective, classes: J, batchSize: B, adamw: { ...ADAMW_DEFAULTS } }, layout);
-      const trainSession = await ort.InferenceSession.create(encodeModel(train), options(`train_${block.index}`));
-      let evalSession: ort.InferenceSession | undefined;
+      const trainSession = await createSession(train, options(`train_${block.index}`));
+      let evalSession: Session | undefined;
       if (spec.withEval) {
-        evalSession = await ort.InferenceSession.create(encodeModel(buildEvalGraph(block, objective, layout, J)), options(`eval_${block.index}`));
+        evalSession = await createSession(buildEvalGraph(block, objective, layout, J), options(`eval_${block.index}`));
         evalSessions.push(evalSession);
       }
       sessions.push(trainSession);
@@ -213,10 +210,10 @@ export async function measure(spec: MeasureSpec): Promise<Measurement> {
       trainableParams += layout.total;
     }
     const dims = pm.inputShape;
-    const x0 = new ort.Tensor('float32', randomInput(B * dims.reduce((a, d) => a * d, 1)), [B, ...dims]);
-    const labels = new ort.Tensor('int64', BigInt64Array.from({ length: B }, (_, i) => BigInt(i % J)), [B]);
+    const x0 = float32Tensor(randomInput(B * numElements(dims)), [B, ...dims]);
+    const labels = int64Tensor(BigInt64Array.from({ length: B }, (_, i) => BigInt(i % J)), [B]);
     step = async () => {
-      let x: ort.Tensor = x0;
+      let x: Tensor = x0;
       const times: number[] = [];
       for (const r of runners) {
         const ts = performance.now();
@@ -228,7 +225,7 @@ export async function measure(spec: MeasureSpec): Promise<Measurement> {
     };
     if (spec.withEval)
       afterTiming = async () => {
-        let x: ort.Tensor = x0;
+        let x: Tensor = x0;
         for (const r of runners) x = (await r.evaluate(x)).next;
       };
     sessions.push(...evalSessions);
@@ -378,7 +375,7 @@ export async function runThroughput(opts: ThroughputOptions = {}): Promise<Throu
     for (const mode of ['sff', 'bp'] as const) profiles.push(await one(c, mode, true, {}, { profile: true, warmup: 1, reps: 2 }));
   }
   return {
-    machine: { cpus: (await import('node:os')).cpus().length, node: process.version, ort: ort.env.versions?.common },
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version, ort: runtimeVersion() },
     rows,
     memory,
     profiles,

@@ -21,7 +21,7 @@ import type { Node } from '../ir/graph.js';
 import type { ImportedModel } from '../import/index.js';
 import { LINEAR_OPS, countElements, nodeBuffers, nodeParams } from '../import/ops.js';
 import { activationInput } from '../import/head.js';
-import { findCuts } from './cuts.js';
+import { findCuts } from '../ir/cuts.js';
 import { scopePath } from './scopes.js';
 
 export interface Block {

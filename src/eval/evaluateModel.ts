@@ -3,12 +3,12 @@
  * export (classes and preprocessing from its metadata) or a plain classifier
  * (preprocessing from options).
  */
-import ort from 'onnxruntime-node';
 import { batches, prepareData, type ImageSet } from '../data/index.js';
 import { loadModel } from '../onnx/io.js';
 import { getMetadata } from '../ir/graph.js';
 import { accuracy } from '../sff/ensemble.js';
-import { createSession, type RuntimeOptions } from '../train/session.js';
+import { createSession, type RuntimeOptions } from '../runtime/session.js';
+import { imagesTensor } from '../runtime/tensors.js';
 
 export interface EvalOptions extends RuntimeOptions {
   data: string;
@@ -77,7 +77,7 @@ export async function evaluateModel(modelPath: string, opts: EvalOptions): Promi
   for (const set of sets) {
     const dims = [set.channels, set.height, set.width];
     for await (const batch of batches(set, { batchSize: opts.batchSize ?? 64, shuffle: false, seed: 0, epoch: 0, mean: data.preprocess.mean, std: data.preprocess.std })) {
-      const x = new ort.Tensor('float32', batch.x.subarray(0, batch.n * dims[0]! * dims[1]! * dims[2]!), [batch.n, ...dims]);
+      const x = imagesTensor(batch.x, batch.n, dims);
       const out = await session.run({ [input.name]: x });
       const s = out[output];
       if (!s) throw new Error(`${modelPath}: no output '${output}' (outputs: ${outputs.join(', ')})`);

@@ -7,7 +7,7 @@
 import { Graph, makeModel, type Model } from '../ir/graph.js';
 import { GraphBuilder } from '../ir/builder.js';
 import { floatTensor } from '../ir/tensor.js';
-import { DataType } from '../onnx/schema.js';
+import { DataType } from '../ir/types.js';
 import type { Objective } from '../sff/objective.js';
 import { appendBlockNodes, OPSET } from '../train/artifacts.js';
 import type { ParamLayout } from '../train/params.js';

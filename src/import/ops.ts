@@ -1,6 +1,6 @@
 /** Which ONNX ops the importer accepts, and what role their inputs play. */
 import type { Graph, Node } from '../ir/graph.js';
-import { DataType } from '../onnx/schema.js';
+import { DataType } from '../ir/types.js';
 
 /** Ops every later stage (blocks, autodiff, training graphs) must handle. */
 export const SUPPORTED_OPS: ReadonlySet<string> = new Set([

@@ -3,7 +3,7 @@
  * Data is always held as little-endian raw bytes, whatever field the file used,
  * so a load → save round trip keeps every value bit-identical.
  */
-import { DataType } from '../onnx/schema.js';
+import { DataType } from './types.js';
 
 export interface TensorData {
   name: string;

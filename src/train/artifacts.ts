@@ -7,8 +7,8 @@
  */
 import { Graph, makeModel, type Model, type Node } from '../ir/graph.js';
 import { GraphBuilder } from '../ir/builder.js';
-import { DataType } from '../onnx/schema.js';
-import { probeShapes } from '../ir/shapes.js';
+import { DataType } from '../ir/types.js';
+import { probeShapes } from '../runtime/probe.js';
 import { tensorFromNumbers } from '../ir/tensor.js';
 import { buildGradients } from '../autodiff/index.js';
 import { bnRunningStatUpdate } from '../autodiff/gradients/BatchNormalization.js';

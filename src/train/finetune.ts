@@ -5,7 +5,6 @@
  */
 import { mkdirSync, existsSync, writeFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import ort from 'onnxruntime-node';
 import { batches, prepareData, type PreparedData } from '../data/index.js';
 import { encodeModel, saveModel, writeFileAtomic } from '../onnx/io.js';
 import { defaultAuxKernel } from '../sff/head.js';
@@ -15,7 +14,8 @@ import { ADAMW_DEFAULTS } from '../optim/adamw.js';
 import { mixSeed } from '../util/rng.js';
 import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix } from './artifacts.js';
 import { BlockRunner, type BlockWeights } from './runner.js';
-import { createSession, type RuntimeOptions } from './session.js';
+import { createSession, type RuntimeOptions } from '../runtime/session.js';
+import { imagesTensor, labelsTensor, type Tensor } from '../runtime/tensors.js';
 import { collectGoodness, type SplitGoodness } from './evaluate.js';
 import { appendMetrics, goodnessLoss, peakRssMB, RunningMetrics, type EpochMetrics, type SplitMetrics } from './metrics.js';
 import { EarlyStopping, Plateau, type EarlyStopState, type PlateauState } from './schedule.js';
@@ -307,7 +307,6 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   const mean = data.preprocess.mean;
   const std = data.preprocess.std;
   const dims = [data.train.channels, data.train.height, data.train.width];
-  const perSample = dims[0]! * dims[1]! * dims[2]!;
   const progress = new Progress();
   let stoppedEarly = false;
   const layerIdx = trainers.flatMap((t, k) => (t.role === 'layer' ? [k] : []));
@@ -323,9 +322,9 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     const it = batches(data.train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment, dropLast: true, mean, std });
     for await (const batch of it) {
       if (step >= steps) break;
-      const labels = new ort.Tensor('int64', batch.y.subarray(0, batch.n), [batch.n]);
+      const labels = labelsTensor(batch.y, batch.n);
       const labelNums = Array.from(batch.y.subarray(0, batch.n), Number);
-      let x: ort.Tensor = new ort.Tensor('float32', batch.x.subarray(0, batch.n * perSample), [batch.n, ...dims]);
+      let x: Tensor = imagesTensor(batch.x, batch.n, dims);
       const losses: number[] = [];
       for (let k = 0; k < trainers.length; k++) {
         const t = trainers[k]!;
@@ -456,7 +455,7 @@ async function checkExport(
   const scores = new Float32Array(data.val.count * J);
   let offset = 0;
   for await (const batch of batches(data.val, { batchSize: cfg.batchSize, shuffle: false, seed: 0, epoch: 0, mean: data.preprocess.mean, std: data.preprocess.std })) {
-    const x = new ort.Tensor('float32', batch.x.subarray(0, batch.n * dims[0]! * dims[1]! * dims[2]!), [batch.n, ...dims]);
+    const x = imagesTensor(batch.x, batch.n, dims);
     const out = await session.run({ [inputName]: x });
     scores.set(out.scores!.data as Float32Array, offset * J);
     offset += batch.n;

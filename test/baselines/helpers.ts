@@ -3,7 +3,7 @@ import ort from 'onnxruntime-node';
 import { ADAMW_DEFAULTS } from '../../src/optim/adamw.js';
 import { blockLayout, buildEvalGraph, buildTrainStep } from '../../src/train/artifacts.js';
 import { BlockRunner } from '../../src/train/runner.js';
-import { createSession } from '../../src/train/session.js';
+import { createSession } from '../../src/runtime/session.js';
 import { planStages, type Stage } from '../../src/train/finetune.js';
 import { benchRunConfig } from '../../src/bench/throughput.js';
 import type { PreparedModel } from '../../src/train/model.js';

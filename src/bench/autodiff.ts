@@ -16,7 +16,7 @@ import { pathToFileURL } from 'node:url';
 import { Graph, makeModel, type Node } from '../ir/graph.js';
 import { GraphBuilder } from '../ir/builder.js';
 import { f } from '../ir/attrs.js';
-import { floatTensor } from '../ir/tensor.js';
+import { floatTensor, numElements } from '../ir/tensor.js';
 import { encodeModel } from '../onnx/io.js';
 import { probeShapes } from '../runtime/probe.js';
 import { createSession as createRuntimeSession, runtimeVersion, type Session } from '../runtime/session.js';
@@ -38,13 +38,12 @@ function randn(n: number, scale: number): Float32Array {
   }
   return a;
 }
-const numel = (d: number[]) => d.reduce((p, v) => p * v, 1);
 
 class Net {
   readonly g = new Graph();
   readonly b = new GraphBuilder(this.g);
   weight(base: string, dims: number[], scale: number): string {
-    return this.b.initializer(floatTensor(this.b.unique(base), dims, randn(numel(dims), scale)));
+    return this.b.initializer(floatTensor(this.b.unique(base), dims, randn(numElements(dims), scale)));
   }
   conv(x: string, cin: number, cout: number, k: number, s: number, group = 1, bias = false): string {
     const w = this.weight('conv.weight', [cout, cin / group, k, k], Math.sqrt(2 / ((cin / group) * k * k)));
@@ -143,7 +142,7 @@ async function buildFwdBwd(c: Case): Promise<{ n: Net; fwdModel: Uint8Array; mod
 /** Forward-only vs forward+backward (loss = mean of squares of the block output). */
 async function benchBlock(c: Case, reps: number): Promise<Record<string, unknown>> {
   const { n, fwdModel, model } = await buildFwdBwd(c);
-  const feeds = { x: float32Tensor(randn(numel(c.input), 1), c.input) };
+  const feeds = { x: float32Tensor(randn(numElements(c.input), 1), c.input) };
   const [fwd, both] = (await timeInterleaved([fwdModel, encodeModel(model)], feeds, reps)) as [number, number];
   return { input: c.input, fwd_ms: r2(fwd), fwd_bwd_ms: r2(both), ratio: r2(both / fwd), backward_nodes: n.g.nodes.length };
 }
@@ -157,7 +156,7 @@ async function profileBlock(c: Case, runs = 5): Promise<Record<string, unknown>>
   const { model } = await buildFwdBwd(c);
   const dir = mkdtempSync(join(tmpdir(), 'sff-prof-'));
   const s = await createRuntimeSession(model, { threads: THREADS, memArena: true, profilePrefix: join(dir, 'p') });
-  const feeds = { x: float32Tensor(randn(numel(c.input), 1), c.input) };
+  const feeds = { x: float32Tensor(randn(numElements(c.input), 1), c.input) };
   for (let i = 0; i < runs; i++) await s.run(feeds);
   s.endProfiling();
   await s.release();
@@ -197,7 +196,7 @@ async function benchDepthwise(N: number, C: number, H: number, k: number, s: num
   const xDims = [N, C, H, H];
   const yDims = [N, C, OH, OH];
   const wData = randn(C * k * k, 0.2);
-  const feeds: Record<string, Tensor> = { x: float32Tensor(randn(numel(xDims), 1), xDims), dy: float32Tensor(randn(numel(yDims), 1), yDims) };
+  const feeds: Record<string, Tensor> = { x: float32Tensor(randn(numElements(xDims), 1), xDims), dy: float32Tensor(randn(numElements(yDims), 1), yDims) };
   const make = (which: 'fwd' | 'dx' | 'dw', mode?: DepthwiseMode, dxMode?: StridedDxMode) => {
     const g = new Graph();
     g.inputs.push({ name: 'x', type: { kind: 'tensor', elemType: 1, shape: xDims } }, { name: 'dy', type: { kind: 'tensor', elemType: 1, shape: yDims } });

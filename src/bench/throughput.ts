@@ -16,16 +16,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultAuxKernel } from '../sff/head.js';
-import { ADAMW_DEFAULTS } from '../optim/adamw.js';
-import { blockLayout, buildEvalGraph, buildTrainStep } from '../train/artifacts.js';
-import { BlockRunner } from '../train/runner.js';
+import type { BlockRunner } from '../train/runner.js';
 import { createSession, runtimeVersion, type RuntimeOptions, type Session } from '../runtime/session.js';
 import { float32Tensor, int64Tensor, type Tensor } from '../runtime/tensors.js';
 import { numElements } from '../ir/tensor.js';
 import { loadModelSource, prepareModel } from '../train/model.js';
-import { planStages } from '../train/finetune.js';
-import type { Method, RunConfig } from '../train/options.js';
+import { buildBlockRunner, planStages } from '../train/stages.js';
+import { resolveConfig, TRAIN_DEFAULTS, type Method, type RunConfig } from '../train/options.js';
 import { childMain, hwmMB, maxRssMB, resetPeakRss, rssMB, runChild } from './child.js';
 
 export type ThroughputMode = 'forward' | Method;
@@ -97,31 +94,12 @@ function median(a: number[]): number {
   return s.length ? s[Math.floor(s.length / 2)]! : NaN;
 }
 
-/** A run configuration for `planStages` (the parts it reads, the rest at the trainer's defaults). */
+/** A run configuration for `planStages` (the parts it reads, the rest at the trainer's defaults; the learning rate is the from-scratch one). */
 export function benchRunConfig(method: Method, classes: number, imageSize: number, batch: number, fromScratch = true): RunConfig {
-  return {
-    method,
-    model: '',
-    data: '',
-    out: '',
-    epochs: 1,
-    batchSize: batch,
-    lr: 1e-3,
-    weightDecay: 0,
-    seed: 0,
-    ensemble: 'all',
-    norm: fromScratch ? 'chain' : 'none',
-    auxKernel: defaultAuxKernel(classes),
-    blocks: 'auto',
-    freeze: [],
-    normalize: 'imagenet',
-    augment: false,
-    imageSize: [imageSize, imageSize],
-    valFraction: 0.2,
-    lrPatience: 10,
-    stopPatience: 30,
-    classes: Array.from({ length: classes }, (_, i) => `c${i}`),
-  };
+  const model = { imageSize: [imageSize, imageSize] as [number, number], fromScratch, shortName: '', blocks: [] };
+  const names = Array.from({ length: classes }, (_, i) => `c${i}`);
+  const opts = { model: '', data: '', method, epochs: 1, batchSize: batch, lr: TRAIN_DEFAULTS.lr.fromScratch, ensemble: 'all' };
+  return { ...resolveConfig(opts, model, names), out: '' };
 }
 
 function summariseProfiles(files: string[], steps: number): ProfileSummary {
@@ -189,26 +167,12 @@ export async function measure(spec: MeasureSpec): Promise<Measurement> {
     const pm = await prepareModel(source, { imageSize: spec.imageSize });
     const cfg = benchRunConfig(spec.mode, J, spec.imageSize, B, pm.fromScratch);
     const runners: BlockRunner[] = [];
-    const evalSessions: Session[] = [];
-    for (const { block, objective } of planStages(pm, cfg)) {
-      const layout = blockLayout(block, objective.params);
-      const init = layout.pack((name) => {
-        const h = objective.params.find((p) => p.name === name);
-        return h ? h.init : new Float32Array(block.constants.get(name)!.raw.slice().buffer);
-      });
-      const train = await buildTrainStep({ block, objective, classes: J, batchSize: B, adamw: { ...ADAMW_DEFAULTS } }, layout);
-      const trainSession = await createSession(train, options(`train_${block.index}`));
-      let evalSession: Session | undefined;
-      if (spec.withEval) {
-        evalSession = await createSession(buildEvalGraph(block, objective, layout, J), options(`eval_${block.index}`));
-        evalSessions.push(evalSession);
-      }
-      sessions.push(trainSession);
-      const state = new Map(block.state.map((s) => [s, { data: new Float32Array(block.constants.get(s)!.raw.slice().buffer), dims: block.constants.get(s)!.dims }]));
-      const stateDims = new Map(block.state.map((s) => [s, block.constants.get(s)!.dims]));
-      runners.push(new BlockRunner(block.name, layout, { params: init, state }, { train: trainSession, eval: evalSession ?? trainSession }, stateDims, cfg.lr));
-      trainableParams += layout.total;
+    for (const stage of planStages(pm, cfg)) {
+      const runner = await buildBlockRunner(stage, { classes: J, batchSize: B, lr: cfg.lr, withEval: spec.withEval ?? false, runtime: profileDir ? { ...rt, profilePrefix: join(profileDir, 'block_') } : rt });
+      runners.push(runner);
+      trainableParams += runner.layout.total;
     }
+    sessions.push(...runners.map((r) => r.sessions.train!), ...runners.flatMap((r) => (r.sessions.eval ? [r.sessions.eval] : [])));
     const dims = pm.inputShape;
     const x0 = float32Tensor(randomInput(B * numElements(dims)), [B, ...dims]);
     const labels = int64Tensor(BigInt64Array.from({ length: B }, (_, i) => BigInt(i % J)), [B]);
@@ -228,7 +192,6 @@ export async function measure(spec: MeasureSpec): Promise<Measurement> {
         let x: Tensor = x0;
         for (const r of runners) x = (await r.evaluate(x)).next;
       };
-    sessions.push(...evalSessions);
   }
   const buildSeconds = (performance.now() - t0) / 1000;
   const rssBuiltMB = rssMB();

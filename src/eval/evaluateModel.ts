@@ -3,7 +3,7 @@
  * export (classes and preprocessing from its metadata) or a plain classifier
  * (preprocessing from options).
  */
-import { batches, prepareData, type ImageSet } from '../data/index.js';
+import { batches, DATA_DEFAULTS, prepareData, type ImageSet } from '../data/index.js';
 import { loadModel } from '../onnx/io.js';
 import { getMetadata } from '../ir/graph.js';
 import { accuracy } from '../sff/ensemble.js';
@@ -46,14 +46,14 @@ export async function evaluateModel(modelPath: string, opts: EvalOptions): Promi
   const shape = input.type.shape;
   const size: [number, number] = pre?.size ?? (opts.imageSize ? [opts.imageSize, opts.imageSize] : [Number(shape[2]), Number(shape[3])]);
   if (!Number.isFinite(size[0]) || !Number.isFinite(size[1])) throw new Error(`${modelPath}: the input size is symbolic; give --image-size`);
-  const normalize = opts.normalize ?? (pre ? `${pre.mean.join(',')}/${pre.std.join(',')}` : 'imagenet');
+  const normalize = opts.normalize ?? (pre ? `${pre.mean.join(',')}/${pre.std.join(',')}` : DATA_DEFAULTS.normalize);
   const data = await prepareData({
     path: opts.data,
     imageSize: size,
     channels: Number(shape[1]) || 3,
     normalize,
     seed: opts.seed ?? 0,
-    valFraction: opts.valFraction ?? 0.2,
+    valFraction: opts.valFraction ?? DATA_DEFAULTS.valFraction,
     ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
   });
   const modelClasses: string[] | undefined = classesMeta ? JSON.parse(classesMeta) : undefined;

@@ -9,9 +9,9 @@ import { GraphBuilder } from '../ir/builder.js';
 import { floatTensor } from '../ir/tensor.js';
 import { DataType } from '../ir/types.js';
 import type { Objective } from '../sff/objective.js';
-import { appendBlockNodes, OPSET } from '../train/artifacts.js';
-import type { ParamLayout } from '../train/params.js';
-import type { TrainBlock } from '../train/block.js';
+import { appendBlockNodes, OPSET } from '../blocks/graph.js';
+import type { ParamLayout } from '../blocks/params.js';
+import type { TrainBlock } from '../blocks/block.js';
 
 export interface ExportBlock {
   block: TrainBlock;

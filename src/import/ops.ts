@@ -1,6 +1,7 @@
 /** Which ONNX ops the importer accepts, and what role their inputs play. */
 import type { Graph, Node } from '../ir/graph.js';
 import { DataType } from '../ir/types.js';
+import { numElements } from '../ir/tensor.js';
 
 /** Ops every later stage (blocks, autodiff, training graphs) must handle. */
 export const SUPPORTED_OPS: ReadonlySet<string> = new Set([
@@ -80,7 +81,7 @@ export function countElements(graph: Graph, names: Iterable<string>): number {
   let c = 0;
   for (const n of names) {
     const t = graph.initializers.get(n);
-    if (t) c += t.dims.reduce((a, b) => a * b, 1);
+    if (t) c += numElements(t.dims);
   }
   return c;
 }

@@ -7,7 +7,7 @@
 import type { Session } from '../runtime/session.js';
 import { float32Tensor, scalarTensor, type Tensor } from '../runtime/tensors.js';
 import { IO } from './artifacts.js';
-import type { ParamLayout } from './params.js';
+import type { ParamLayout } from '../blocks/params.js';
 
 class PingPong {
   private a: Float32Array;
@@ -65,7 +65,7 @@ export class BlockRunner {
     readonly name: string,
     readonly layout: ParamLayout,
     init: { params: Float32Array; state: Map<string, { data: Float32Array; dims: number[] }> },
-    readonly sessions: { train?: Session; eval: Session },
+    readonly sessions: { train?: Session; eval?: Session },
     readonly stateDims: Map<string, number[]>,
     lr: number,
   ) {
@@ -131,6 +131,7 @@ export class BlockRunner {
       [IO.params]: float32Tensor(this.params.current, [this.layout.total]),
       ...this.stateFeeds(),
     };
+    if (!this.sessions.eval) throw new Error(`block ${this.name} was built without its eval graph`);
     const out = await this.sessions.eval.run(feeds);
     return { next: out[IO.next] as Tensor, goodness: out[IO.goodness]!.data as Float32Array };
   }
@@ -173,6 +174,6 @@ export class BlockRunner {
 
   async release(): Promise<void> {
     await this.sessions.train?.release();
-    await this.sessions.eval.release();
+    await this.sessions.eval?.release();
   }
 }

@@ -4,7 +4,7 @@ import { ADAMW_DEFAULTS } from '../../src/optim/adamw.js';
 import { blockLayout, buildEvalGraph, buildTrainStep } from '../../src/train/artifacts.js';
 import { BlockRunner } from '../../src/train/runner.js';
 import { createSession } from '../../src/runtime/session.js';
-import { planStages, type Stage } from '../../src/train/finetune.js';
+import { planStages, type Stage } from '../../src/train/stages.js';
 import { benchRunConfig } from '../../src/bench/throughput.js';
 import type { PreparedModel } from '../../src/train/model.js';
 import type { Method } from '../../src/train/options.js';

@@ -14,7 +14,7 @@ import { BlockRunner } from '../../src/train/runner.js';
 import { createSession } from '../../src/runtime/session.js';
 import type { HeadSpec } from '../../src/sff/head.js';
 import { sffObjective } from '../../src/sff/objective.js';
-import type { TrainBlock } from '../../src/train/block.js';
+import type { TrainBlock } from '../../src/blocks/block.js';
 
 interface Fixture {
   N: number; C_in: number; C: number; H: number; J: number; lr: number; weight_decay: number;

@@ -1,7 +1,7 @@
 /**
- * The paper's measurements on this machine (SPEC §5–6): BP, CwC-mod and SFF trained on the
+ * The paper's measurements on this machine (the paper's Tables 2–4): BP, CwC-mod and SFF trained on the
  * same data and network, each run in its own process (its peak memory is its own), gathered
- * into `bench/results/<name>.json` and a Markdown table shaped like SPEC §6.
+ * into `bench/results/<name>.json` and a Markdown table shaped like the paper's tables.
  *
  * Suites:
  *  - cifar:      CIFAR-10 CNN and CNNB, BP vs CwC-mod vs SFF;
@@ -160,7 +160,7 @@ interface PaperReference {
   time?: string;
 }
 
-/** SPEC §6 (the paper's Tables 2–4) for the rows measured here. */
+/** The paper's Tables 2–4 for the rows measured here. */
 export const PAPER: Record<string, PaperReference> = {
   'CIFAR-10, CNN': { bp: '79.10±0.49', cwc: '69.06 / 69.60', sff: '70.34±0.05', memory: '544.91 / 537.34', time: '2.6' },
   'CIFAR-10, CNNB': { bp: '78.49±0.22', cwc: '72.88 / 76.17', sff: '81.38±0.35', memory: '544.93 / 528.3', time: '2.2' },
@@ -322,7 +322,7 @@ export function paperMarkdown(r: PaperReport): string {
     'the whole-process peak, building included, is in brackets; the data set in memory counts in both; the paper reports peak GPU memory). ' +
     'Time: mean training wall time per epoch relative to BP (same row).'), '');
   if (r.rows.length) {
-    out.push('| data, model | BP acc | CwC-mod layers / head | SFF acc (all / weighted) | peak RSS MB BP / CwC / SFF | SFF time | CwC time | s/epoch BP / CwC / SFF | params BP / CwC / SFF | paper (SPEC §6) |');
+    out.push('| data, model | BP acc | CwC-mod layers / head | SFF acc (all / weighted) | peak RSS MB BP / CwC / SFF | SFF time | CwC time | s/epoch BP / CwC / SFF | params BP / CwC / SFF | paper |');
     out.push('|---|---|---|---|---|---|---|---|---|---|');
     for (const row of r.rows) {
       const { bp, cwc, sff } = row.cells;

@@ -1,5 +1,5 @@
 /**
- * Train-step throughput and memory (SPEC §6's "time" and "memory" columns, measured
+ * Train-step throughput and memory (the paper's "time" and "memory" columns, measured
  * on the machine at hand): images/s of
  *  - forward: the original model's forward (inference) in one onnxruntime session;
  *  - sff: one minibatch through every block's train session (block forward → head →

@@ -1,5 +1,5 @@
 /**
- * The deployable model (SPEC §4): the original input, the trained blocks with
+ * The deployable model: the original input, the trained blocks with
  * their norms and aux heads, BN in inference form, output `scores` [N,J] = the
  * (weighted) mean goodness over blocks, plus one goodness output per block, and
  * metadata for classes and preprocessing.

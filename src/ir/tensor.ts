@@ -101,10 +101,6 @@ export function scalarFloat(name: string, v: number): TensorData {
   return floatTensor(name, [], [v]);
 }
 
-export function scalarInt64(name: string, v: number): TensorData {
-  return int64Tensor(name, [], [v]);
-}
-
 /** A tensor of the given type from values (integer and float types; used by constant folding). */
 export function tensorFromNumbers(name: string, dataType: number, dims: number[], values: ArrayLike<number>): TensorData {
   switch (dataType) {

@@ -1,5 +1,5 @@
 /**
- * Per-block graphs (SPEC §1–3):
+ * Per-block graphs:
  * - the train step: block forward (BN on batch statistics) → head → SFF loss →
  *   gradients (inside the block only) → AdamW, one session.run per minibatch;
  * - the eval graph: block forward (BN on running statistics) → head;

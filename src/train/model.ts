@@ -69,8 +69,8 @@ export async function prepareModel(source: string, opts: PrepareModelOptions = {
       output: b.output,
       nodes: b.nodes,
       constants,
-      trainable: b.params,
-      state: b.buffers,
+      trainable: b.trainable,
+      state: b.state,
       inputShape: dimsOf(b.input),
       outputShape: dimsOf(b.output),
     };
@@ -94,7 +94,7 @@ export async function prepareModel(source: string, opts: PrepareModelOptions = {
 
 /**
  * The BP baseline's single block: the whole network up to its logits, with the
- * classifier replaced by a J-way one when the label set differs (SPEC §5), and
+ * classifier replaced by a J-way one when the label set differs (the paper's BP baseline), and
  * the classifier's dropout (metadata `sff.dropout`) before it in training.
  */
 export function bpBlock(pm: PreparedModel, classes: number, seed: number): TrainBlock {

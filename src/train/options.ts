@@ -10,7 +10,7 @@ export interface FinetuneOptions {
   model: string;
   /** Dataset path (see `prepareData`), or `builtin:shapes`. */
   data: string;
-  /** sff (default), bp (end-to-end baseline) or cwc (CwC-mod baseline), SPEC §5. */
+  /** sff (default), bp (end-to-end baseline) or cwc (CwC-mod baseline), the paper's two comparisons. */
   method?: Method;
   /** Output folder (default artifacts/<model name>). */
   out?: string;
@@ -114,11 +114,11 @@ export const TRAIN_DEFAULTS = {
   stopPatience: 30,
 } as const;
 
-export function defaultLr(fromScratch: boolean): number {
+function defaultLr(fromScratch: boolean): number {
   return fromScratch ? TRAIN_DEFAULTS.lr.fromScratch : TRAIN_DEFAULTS.lr.pretrained;
 }
 
-export function defaultBatchSize(imageSize: readonly number[]): number {
+function defaultBatchSize(imageSize: readonly number[]): number {
   return Math.max(...imageSize) <= 64 ? TRAIN_DEFAULTS.batchSize.small : TRAIN_DEFAULTS.batchSize.large;
 }
 

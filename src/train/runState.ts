@@ -11,7 +11,7 @@ import type { EarlyStopping, EarlyStopState, PlateauState } from './schedule.js'
 import type { RunConfig } from './options.js';
 import type { Trainer } from './stages.js';
 
-export const CHECKPOINT_FILE = 'checkpoint.sff';
+const CHECKPOINT_FILE = 'checkpoint.sff';
 
 interface CheckpointHeader {
   version: 1;

@@ -1,7 +1,7 @@
 /**
- * sff-finetune as a library. The pipeline, stage by stage:
- * ONNX I/O → graph IR → import/normalise → blocks → autodiff → SFF heads and
- * losses → optimiser → training runtime → export.
+ * sff-finetune as a library. The pipeline, stage by stage (each imports only the ones before it):
+ * graph IR → ONNX I/O → onnxruntime (`runtime/`) → import/normalise → blocks → autodiff →
+ * SFF heads and losses → optimiser → export → training → evaluation.
  */
 export { loadModel, saveModel, encodeModel, decodeModel, ModelFileError } from './onnx/io.js';
 export { Graph, makeModel, type Model, type Node } from './ir/graph.js';

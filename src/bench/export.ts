@@ -15,7 +15,7 @@ import { buildExportModel, type ExportBlock } from '../export/exportModel.js';
 import { medianLatencies } from '../export/latency.js';
 import { encodeModel } from '../onnx/io.js';
 import { blockLayout, initialParams } from '../train/artifacts.js';
-import { planStages } from '../train/finetune.js';
+import { planStages } from '../train/stages.js';
 import { prepareModel } from '../train/model.js';
 import type { RunConfig } from '../train/options.js';
 

@@ -3,7 +3,7 @@
  * everything for people (progress, logs, warnings) on stderr, silenced by --quiet and detailed
  * by --verbose. Every command reads these three global flags through here.
  */
-import type { Verbosity } from '../train/reporter.js';
+import type { Verbosity } from '../train/report.js';
 
 export interface OutputArgs {
   json?: boolean;

@@ -5,8 +5,15 @@
  */
 import ort from 'onnxruntime-node';
 import type { Model } from '../ir/graph.js';
-import { createSession, type RuntimeOptions } from '../train/session.js';
-import type { LatencyNote } from '../train/events.js';
+import { createSession, type RuntimeOptions } from '../runtime/session.js';
+
+/** Median milliseconds per batch of the exported model and of the original network, measured after export. */
+export interface LatencyNote {
+  batch: number;
+  exportedMs: number;
+  originalMs: number;
+  runs: number;
+}
 
 async function timeOnce(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<number> {
   const t0 = performance.now();

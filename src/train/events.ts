@@ -1,10 +1,11 @@
 /**
  * What a fine-tuning run reports while it runs: structured events, never preformatted text.
  * The library emits them to `FinetuneOptions.onEvent`; the CLI (and the bench's log files)
- * render them with `formatEvent` in ./render.ts.
+ * render them with `createReporter` / `formatEvent` in ./report.ts.
  */
 import type { EpochMetrics } from './metrics.js';
 import type { RunConfig } from './options.js';
+import type { LatencyNote } from '../export/latency.js';
 
 /** The long phases of a run, in order. */
 export type Phase = 'decode' | 'build' | 'train' | 'validate' | 'export-check';
@@ -55,7 +56,7 @@ export type FinetuneEvent =
   | { type: 'epoch'; metrics: EpochMetrics; blocks: string[]; epochs: number }
   | { type: 'early-stop'; patience: number; bestAccuracy: number; bestEpoch: number }
   | { type: 'export'; path: string; sidecar: string; check: ExportCheck; heads: string[]; latency?: LatencyNote }
-  | { type: 'summary'; result: import('./finetune.js').FinetuneResult };
+  | { type: 'summary'; result: import('./report.js').FinetuneResult };
 
 /** The exported model run on the validation split against the training-time ensemble. */
 export interface ExportCheck {
@@ -65,12 +66,4 @@ export interface ExportCheck {
   scale: number;
   /** The largest difference taken as a match: 1e-3 of the score scale, 2e-2 with float16 weights. */
   tolerance: number;
-}
-
-/** Median milliseconds per batch of the exported model and of the original network, measured after export. */
-export interface LatencyNote {
-  batch: number;
-  exportedMs: number;
-  originalMs: number;
-  runs: number;
 }

@@ -1,4 +1,4 @@
-/** `sff-finetune bench`: the paper's measurements (SPEC §6) on this machine. */
+/** `sff-finetune bench`: the paper's measurements (its Tables 2–4) on this machine. */
 import type { Argv, CommandModule } from 'yargs';
 import { join, resolve } from 'node:path';
 import { note, printResult, type OutputArgs } from '../output.js';

@@ -4,7 +4,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { finetune, type FinetuneResult } from '../../train/finetune.js';
 import type { FinetuneOptions } from '../../train/options.js';
 import { optionsFromConfigFile } from '../../train/configFile.js';
-import { createReporter, formatEvent } from '../../train/reporter.js';
+import { createReporter, formatEvent } from '../../train/report.js';
 import { NORMALIZE_PRESETS } from '../../data/preprocess.js';
 import { UsageError } from '../errors.js';
 import { closest } from '../suggest.js';

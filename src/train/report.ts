@@ -1,11 +1,31 @@
 /**
- * Renders a run's events as text for people: a progress bar redrawn in place on a terminal,
- * periodic plain progress lines elsewhere (logs, CI), one line per epoch and a summary.
- * The CLI writes it to stderr so stdout carries only results.
+ * What a run reports: its result, and its events rendered as text for people: a progress bar
+ * redrawn in place on a terminal, periodic plain progress lines elsewhere (logs, CI), one line per
+ * epoch and a closing summary. The CLI writes it to stderr so stdout carries only results.
  */
-import type { FinetuneEvent, ProgressEvent } from './events.js';
-import type { FinetuneResult } from './finetune.js';
+import type { EpochMetrics } from './metrics.js';
+import type { RunConfig } from './options.js';
+import type { ExportCheck, FinetuneEvent, ProgressEvent } from './events.js';
+import type { LatencyNote } from '../export/latency.js';
 import { formatSeconds } from './progress.js';
+
+export interface FinetuneResult {
+  out: string;
+  modelPath?: string;
+  /** model.json beside model.onnx, the goodness outputs kept in the export, and its measured latency. */
+  sidecarPath?: string;
+  exportedHeads?: string[];
+  latency?: LatencyNote;
+  config: RunConfig;
+  history: EpochMetrics[];
+  best: EpochMetrics | undefined;
+  exportCheck?: ExportCheck;
+  blocks: { index: number; name: string; params: number; headParams: number; frozen: boolean }[];
+  peakRssMB: number;
+  /** Trainable parameters, aux heads (and CwC-mod's linear probe) included. */
+  trainableParams: number;
+  stoppedEarly: boolean;
+}
 
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import ort from 'onnxruntime-node';
 import { loadModel } from '../../src/onnx/io.js';
-import { DataType } from '../../src/onnx/schema.js';
+import { DataType } from '../../src/ir/types.js';
 
 const root = resolve(__dirname, '../..');
 const cli = join(root, 'dist/cli/main.js');

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import ort from 'onnxruntime-node';
 import { Graph, makeModel } from '../../src/ir/graph.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
-import { DataType } from '../../src/onnx/schema.js';
+import { DataType } from '../../src/ir/types.js';
 import { encodeModel } from '../../src/onnx/io.js';
 import { float16Bits } from '../../src/ir/tensor.js';
 

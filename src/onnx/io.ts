@@ -1,6 +1,8 @@
 /** Reading and writing .onnx files (with optional external-data files), atomically. */
-import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync, fstatSync, unlinkSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { closeSync, existsSync, openSync, readdirSync, readSync, renameSync, writeFileSync, fstatSync, unlinkSync } from 'node:fs';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { checkRegularFile, readRegularFile } from '../util/limits.js';
+import { pathInside, PathError } from '../util/paths.js';
 import { ModelProto } from './schema.js';
 import { modelFromProto, modelToProto, tensorToProto, type ExternalRef } from './codec.js';
 import type { Model } from '../ir/graph.js';
@@ -30,11 +32,16 @@ export function decodeModel(bytes: Uint8Array, file = '<bytes>', modelDir?: stri
   const fds = new Map<string, number>();
   const readExternal = (ref: ExternalRef, tensorName: string): Uint8Array => {
     if (!modelDir) throw new ModelFileError(file, `tensor '${tensorName}' uses external data '${ref.location}' but the model was not loaded from a file`);
-    const path = resolve(modelDir, ref.location);
+    const path = externalDataPath(file, modelDir, ref.location, tensorName);
     if (!existsSync(path))
       throw new ModelFileError(file, `tensor '${tensorName}' needs external data file '${ref.location}', not found next to the model (${path})`);
+    if (!Number.isSafeInteger(ref.offset) || ref.offset < 0 || (ref.length !== undefined && (!Number.isSafeInteger(ref.length) || ref.length < 0)))
+      throw new ModelFileError(file, `tensor '${tensorName}' has an invalid external-data offset/length (${ref.offset}/${ref.length}); the model file is corrupt`);
     let fd = fds.get(path);
-    if (fd === undefined) fds.set(path, (fd = openSync(path, 'r')));
+    if (fd === undefined) {
+      checkRegularFile(path, Number.MAX_SAFE_INTEGER, (m) => new ModelFileError(file, `external data file '${ref.location}' (${path}) ${m}`));
+      fds.set(path, (fd = openSync(path, 'r')));
+    }
     const size = fstatSync(fd).size;
     const length = ref.length ?? size - ref.offset;
     if (ref.offset + length > size)
@@ -53,10 +60,28 @@ export function decodeModel(bytes: Uint8Array, file = '<bytes>', modelDir?: stri
   }
 }
 
+/**
+ * Where an external-data `location` points: relative, and inside the model's own folder (a crafted
+ * model must not read /etc/passwd or a neighbour's files through it).
+ */
+function externalDataPath(file: string, modelDir: string, location: string, tensorName: string): string {
+  if (isAbsolute(location))
+    throw new ModelFileError(file, `tensor '${tensorName}' points its external data at the absolute path '${location}'; only files inside the model's folder are read`);
+  try {
+    return pathInside(modelDir, [location], `external data of tensor '${tensorName}'`);
+  } catch (e) {
+    if (e instanceof PathError) throw new ModelFileError(file, `${e.message}; only files inside the model's folder are read`);
+    throw e;
+  }
+}
+
+/** protobuf's own limit on one message: an .onnx file cannot be larger (big weights go to external data). */
+export const MAX_MODEL_FILE_BYTES = 2 ** 31 - 1;
+
 export function loadModel(path: string): Model {
-  if (!existsSync(path)) throw new ModelFileError(path, 'no such file');
-  if (statSync(path).isDirectory()) throw new ModelFileError(path, 'is a folder; give the .onnx file');
-  return decodeModel(readFileSync(path), path, dirname(resolve(path)));
+  const bytes = readRegularFile(path, MAX_MODEL_FILE_BYTES, (m) =>
+    new ModelFileError(path, m === 'is a folder; give a regular file' ? 'is a folder; give the .onnx file' : m));
+  return decodeModel(bytes, path, dirname(resolve(path)));
 }
 
 export interface SaveOptions {
@@ -69,9 +94,12 @@ export function encodeModel(model: Model): Uint8Array {
   return ModelProto.encode(ModelProto.fromObject(modelToProto(model))).finish();
 }
 
+const tempName = (file: string, pid: number) => `.${file}.${pid}.tmp`;
+const TEMP_RE = /^\..+\.(\d+)\.tmp$/;
+
 /** Writes `data` to `path` through a temporary file and a rename, so readers never see half a file. */
 export function writeFileAtomic(path: string, data: Uint8Array | string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
+  const tmp = join(dirname(path), tempName(basename(path), process.pid));
   try {
     writeFileSync(tmp, data);
     renameSync(tmp, path);
@@ -79,6 +107,42 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
     if (existsSync(tmp)) unlinkSync(tmp);
     throw e;
   }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Removes the temporary files `writeFileAtomic` leaves in `dir` when its process is killed
+ * mid-write (`.<name>.<pid>.tmp` whose process is gone). Returns the names removed.
+ */
+export function removeStaleTempFiles(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const n of names) {
+    const m = TEMP_RE.exec(n);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    try {
+      unlinkSync(join(dir, n));
+      removed.push(n);
+    } catch {
+      // already gone, or not ours to remove: leave it
+    }
+  }
+  return removed;
 }
 
 export function saveModel(model: Model, path: string, opts: SaveOptions = {}): void {

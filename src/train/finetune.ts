@@ -7,7 +7,8 @@ import { mkdirSync, existsSync, writeFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import ort from 'onnxruntime-node';
 import { batches, prepareData, type PreparedData } from '../data/index.js';
-import { encodeModel, saveModel, writeFileAtomic } from '../onnx/io.js';
+import { encodeModel, removeStaleTempFiles, saveModel, writeFileAtomic } from '../onnx/io.js';
+import { pathInside, safeFileName } from '../util/paths.js';
 import { defaultAuxKernel } from '../sff/head.js';
 import { classifierObjective, cwcObjective, linearProbe, sffObjective, type Objective } from '../sff/objective.js';
 import { accuracy, combine, ensembleAccuracy, ensembleWeights, formatEnsemble, parseEnsemble } from '../sff/ensemble.js';
@@ -164,8 +165,10 @@ async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptio
     const evalModel = buildEvalGraph(block, objective, layout, J);
     const trainBytes = encodeModel(train);
     const evalBytes = encodeModel(evalModel);
-    writeFileAtomic(join(dir, `block${block.index}_${block.name}.train.onnx`), trainBytes);
-    writeFileAtomic(join(dir, `block${block.index}_${block.name}.eval.onnx`), evalBytes);
+    // Block names come from the model (module scopes): sanitised, and the result checked to stay in --out.
+    const stem = `block${block.index}_${safeFileName(block.name)}`;
+    writeFileAtomic(pathInside(cfg.out, ['blocks', `${stem}.train.onnx`], `block ${block.index}'s graph file`), trainBytes);
+    writeFileAtomic(pathInside(cfg.out, ['blocks', `${stem}.eval.onnx`], `block ${block.index}'s graph file`), evalBytes);
     const sessions = { train: await createSession(trainBytes, rt), eval: await createSession(evalBytes, rt) };
     const stateDims = new Map(block.state.map((s) => [s, block.constants.get(s)!.dims]));
     const state = new Map(block.state.map((s) => [s, { data: new Float32Array(block.constants.get(s)!.raw.slice().buffer), dims: block.constants.get(s)!.dims }]));
@@ -266,6 +269,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   if (data.train.count < cfg.batchSize)
     throw new Error(`the training split has ${data.train.count} images, fewer than one batch of ${cfg.batchSize}: lower --batch-size`);
   mkdirSync(cfg.out, { recursive: true });
+  for (const stale of removeStaleTempFiles(cfg.out)) log(`removed ${stale}, left by an interrupted write of an earlier run`);
   const J = cfg.classes.length;
   log(`run    ${cfg.out}  (${cfg.method}, norm ${cfg.norm}, aux ${cfg.auxKernel}×${cfg.auxKernel}, lr ${cfg.lr}, batch ${cfg.batchSize}, ensemble ${cfg.ensemble}, seed ${cfg.seed})`);
 

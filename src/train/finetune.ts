@@ -264,6 +264,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   });
   log(`data   ${data.source}${data.skipped.length ? `; ${data.skipped.length} unreadable images skipped` : ''}`);
   for (const s of data.skipped.slice(0, 5)) log(`       skipped ${s.path}: ${s.reason}`);
+  for (const w of data.warnings) log(`warning: ${w}`);
   const cfg = prior ?? resolveConfig(o, pm, data);
   if (prior) cfg.epochs = o.epochs ?? prior.epochs;
   if (data.train.count < cfg.batchSize)

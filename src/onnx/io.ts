@@ -176,6 +176,6 @@ export function saveModel(model: Model, path: string, opts: SaveOptions = {}): v
     return entry;
   };
   const bytes = ModelProto.encode(ModelProto.fromObject(modelToProto(model, sink))).finish();
-  writeFileAtomic(join(dirname(path), location), Buffer.concat(chunks));
+  writeFileAtomic(pathInside(dirname(resolve(path)), [location], 'external data file'), Buffer.concat(chunks));
   writeFileAtomic(path, bytes);
 }

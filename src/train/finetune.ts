@@ -76,7 +76,7 @@ function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedD
     method: opts.method ?? 'sff',
     model: opts.model,
     data: opts.data,
-    out: resolve(opts.out ?? join('artifacts', pm.shortName)),
+    out: resolve(opts.out ?? join('artifacts', safeFileName(pm.shortName, 'model'))),
     epochs: opts.epochs ?? 100,
     batchSize: opts.batchSize ?? (Math.max(...size) <= 64 ? 128 : 64),
     lr: opts.lr ?? defaultLr(pm),

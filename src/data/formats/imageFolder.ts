@@ -55,21 +55,22 @@ function realpathOrSelf(p: string): string {
 }
 
 /** Image files under `dir`, recursively, in sorted order; symbolic-link cycles refused. */
-function imageFiles(dir: string, out: string[] = [], ancestors: Set<string> = new Set([realpathOrSelf(dir)])): string[] {
+function imageFiles(dir: string, out: string[] = []): string[] {
+  const here = realpathOrSelf(dir);
   const entries = fs.readdirSync(dir, { withFileTypes: true }).filter((e) => !isHidden(e.name));
   entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   for (const e of entries) {
     const full = path.join(dir, e.name);
     if (e.isDirectory() || (e.isSymbolicLink() && isDir(full))) {
+      // A link to this folder or to one that contains it would be walked without end.
       const real = realpathOrSelf(full);
-      if (ancestors.has(real))
+      const rel = path.relative(real, here);
+      if (!rel.startsWith('..') && !path.isAbsolute(rel))
         throw new DataError(
           `${full}: symbolic link back to ${real}, a folder that contains it (a cycle); the tree would list the same images ` +
           'again and again. Remove the link or point it elsewhere.',
         );
-      ancestors.add(real);
-      imageFiles(full, out, ancestors);
-      ancestors.delete(real);
+      imageFiles(full, out);
     } else if (IMAGE_EXTENSIONS.has(path.extname(e.name).toLowerCase())) out.push(full);
   }
   return out;
@@ -130,7 +131,15 @@ export function listClassTree(
         `(${classes.join(', ')}). Rename or remove this folder.`,
       );
     }
-    let list = dedupe(imageFiles(path.join(abs, name)), label, (l) => classes[l] ?? String(l), walk);
+    const listed = imageFiles(path.join(abs, name));
+    let list = dedupe(listed, label, (l) => classes[l] ?? String(l), walk);
+    if (list.length === 0 && listed.length > 0) {
+      throw new DataError(
+        `${path.join(abs, name)}: every image here is the same file as one listed before (e.g. ${listed[0]} = ` +
+        `${walk.files.get(realpathOrSelf(listed[0]!))!.path}), through links; a split that repeats another measures nothing. ` +
+        'Give this folder its own images or remove it.',
+      );
+    }
     if (list.length === 0) {
       throw new DataError(
         `${path.join(abs, name)}: class folder is empty (no ${[...IMAGE_EXTENSIONS].join('/')} files). ` +

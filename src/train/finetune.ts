@@ -27,6 +27,7 @@ import { bpBlock, prepareModel, type PreparedModel } from './model.js';
 import { buildExportModel, type ExportBlock } from '../export/exportModel.js';
 import { runningStatsWarning } from './batchnorm.js';
 import { OptionError, type FinetuneOptions, type RunConfig } from './options.js';
+import { checkFreezeNames, styleOf, validateFinetuneOptions } from './validate.js';
 import type { TrainBlock } from './block.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.sff';
@@ -236,7 +237,8 @@ function pct(x: number): string {
   return `${(x * 100).toFixed(1)}%`;
 }
 
-export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
+export async function finetune(options: FinetuneOptions): Promise<FinetuneResult> {
+  const opts = validateFinetuneOptions(options);
   const emit = opts.onEvent ?? (() => {});
   const log = (message: string) => {
     if (!opts.quiet) console.log(message);
@@ -250,6 +252,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
 
   const pm = await prepareModel(o.model, { blocks: o.blocks ?? 'auto', imageSize: o.imageSize ?? prior?.imageSize[0] });
   log(`model  ${pm.description}`);
+  if ((o.method ?? 'sff') !== 'bp') checkFreezeNames(o.freeze ?? [], pm.blocks, styleOf(opts));
   const data = await prepareData({
     path: o.data,
     imageSize: pm.imageSize,

@@ -42,8 +42,10 @@ export interface FinetuneOptions {
   /** Plateau patience per block (epochs, default 10) and early-stopping patience (default 30). */
   lrPatience?: number;
   stopPatience?: number;
-  /** Resume from the checkpoint in this folder. */
+  /** Resume from the checkpoint in this folder (and keep writing there). */
   resume?: string;
+  /** Start afresh in a non-empty or finished output folder, replacing what is there. */
+  overwrite?: boolean;
   memArena?: boolean;
   cacheDir?: string;
   /** Stop each epoch after this many steps (quick runs and tests). */

@@ -2,6 +2,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { finetune } from '../../train/finetune.js';
 import type { FinetuneOptions } from '../../train/options.js';
+import { validateFinetuneOptions } from '../../train/validate.js';
 import { UsageError } from '../errors.js';
 
 export const DEMO = { model: 'builtin:cnnb', data: 'builtin:shapes', epochs: 3, out: 'artifacts/demo' } as const;
@@ -33,6 +34,7 @@ interface TrainArgs {
   'lr-patience'?: number;
   'stop-patience'?: number;
   resume?: string;
+  overwrite?: boolean;
   'mem-arena'?: boolean;
   'cache-dir'?: string;
   'max-steps'?: number;
@@ -44,7 +46,6 @@ export function trainOptions(argv: TrainArgs): FinetuneOptions {
   const demo = !argv.model && !argv.data && !argv.resume;
   if (!demo && !argv.resume && (!argv.model || !argv.data))
     throw new UsageError(argv.model ? 'give the training data with --data DIR (an image folder, CIFAR binaries, IDX files or builtin:shapes)' : 'give a model: sff-finetune model.onnx --data DIR');
-  const aux = argv['aux-kernel'];
   const o: FinetuneOptions = {
     model: argv.model ?? DEMO.model,
     data: argv.data ?? DEMO.data,
@@ -65,9 +66,10 @@ export function trainOptions(argv: TrainArgs): FinetuneOptions {
   set('device', argv.device);
   set('ensemble', argv.ensemble);
   set('norm', argv.norm as FinetuneOptions['norm']);
-  set('auxKernel', aux === undefined || aux === 'auto' ? undefined : Number(aux));
+  // Raw values (a repeated flag is an array, --aux-kernel a string): the validator names what is wrong.
+  set('auxKernel', argv['aux-kernel'] as FinetuneOptions['auxKernel']);
   set('blocks', argv.blocks);
-  set('freeze', argv.freeze ? argv.freeze.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+  set('freeze', argv.freeze as unknown as string[] | undefined);
   set('normalize', argv.normalize);
   set('augment', argv.augment);
   set('subset', argv.subset);
@@ -77,11 +79,12 @@ export function trainOptions(argv: TrainArgs): FinetuneOptions {
   set('lrPatience', argv['lr-patience']);
   set('stopPatience', argv['stop-patience']);
   set('resume', argv.resume);
+  set('overwrite', argv.overwrite);
   set('memArena', argv['mem-arena']);
   set('cacheDir', argv['cache-dir']);
   set('maxStepsPerEpoch', argv['max-steps']);
   if (argv.export === false) o.noExport = true;
-  return o;
+  return validateFinetuneOptions(o, 'cli');
 }
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
@@ -115,6 +118,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('lr-patience', { type: 'number', describe: 'ReduceLROnPlateau patience per block (default 10)' })
       .option('stop-patience', { type: 'number', describe: 'early-stopping patience (default 30)' })
       .option('resume', { type: 'string', describe: 'continue the run in this output folder from its last finished epoch' })
+      .option('overwrite', { type: 'boolean', describe: 'start afresh in a non-empty or finished output folder, replacing its run' })
       .option('mem-arena', { type: 'boolean', describe: "onnxruntime's per-session CPU memory arena (default off: one session per block)" })
       .option('cache-dir', { type: 'string', describe: 'decoded-image cache folder' })
       .option('max-steps', { type: 'number', describe: 'at most this many steps per epoch (quick runs)' })

@@ -7,7 +7,7 @@ import { mkdirSync, existsSync, writeFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import ort from 'onnxruntime-node';
 import { batches, prepareData, type PreparedData } from '../data/index.js';
-import { encodeModel, removeStaleTempFiles, saveModel, writeFileAtomic } from '../onnx/io.js';
+import { encodeModel, saveModel, writeFileAtomic } from '../onnx/io.js';
 import { pathInside, safeFileName } from '../util/paths.js';
 import { defaultAuxKernel } from '../sff/head.js';
 import { classifierObjective, cwcObjective, linearProbe, sffObjective, type Objective } from '../sff/objective.js';
@@ -28,6 +28,7 @@ import { buildExportModel, type ExportBlock } from '../export/exportModel.js';
 import { runningStatsWarning } from './batchnorm.js';
 import { OptionError, type FinetuneOptions, type RunConfig } from './options.js';
 import { checkFreezeNames, styleOf, validateFinetuneOptions } from './validate.js';
+import { explainWriteFault, openRunFolder, resumedConfig, storedConfig, type RunFolder } from './runFolder.js';
 import type { TrainBlock } from './block.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.sff';
@@ -75,9 +76,10 @@ function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedD
   const classes = data.classes;
   return {
     method: opts.method ?? 'sff',
-    model: opts.model,
-    data: opts.data,
+    model: resolveInput(opts.model),
+    data: resolveInput(opts.data),
     out: resolve(opts.out ?? join('artifacts', safeFileName(pm.shortName, 'model'))),
+
     epochs: opts.epochs ?? 100,
     batchSize: opts.batchSize ?? (Math.max(...size) <= 64 ? 128 : 64),
     lr: opts.lr ?? defaultLr(pm),
@@ -95,7 +97,7 @@ function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedD
     normalize: opts.normalize ?? pm.normalize ?? 'imagenet',
     augment: opts.augment ?? false,
     ...(opts.subset ? { subset: opts.subset } : {}),
-    ...(opts.testData ? { testData: opts.testData } : {}),
+    ...(opts.testData ? { testData: resolveInput(opts.testData) } : {}),
     imageSize: size,
     valFraction: opts.valFraction ?? 0.2,
     lrPatience: opts.lrPatience ?? 10,
@@ -103,6 +105,11 @@ function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedD
     ...(opts.maxStepsPerEpoch ? { maxStepsPerEpoch: opts.maxStepsPerEpoch } : {}),
     classes,
   };
+}
+
+/** Input paths absolute in the configuration (stored relative to the run folder); built-ins as they are. */
+function resolveInput(p: string): string {
+  return p.startsWith('builtin:') ? p : resolve(p);
 }
 
 function isFrozen(cfg: RunConfig, block: TrainBlock): boolean {
@@ -200,7 +207,7 @@ function saveCheckpoint(cfg: RunConfig, trainers: Trainer[], epoch: number, stop
   const arrays: Record<string, Float32Array> = {};
   const header: CheckpointHeader = {
     version: 1,
-    config: cfg,
+    config: storedConfig(cfg, cfg.out),
     epoch,
     blocks: trainers.map((t, k) => {
       const s = t.runner.snapshot();
@@ -239,19 +246,43 @@ function pct(x: number): string {
 
 export async function finetune(options: FinetuneOptions): Promise<FinetuneResult> {
   const opts = validateFinetuneOptions(options);
+  const held: RunHold = { epochsDone: 0 };
+  try {
+    return await finetuneIn(opts, held);
+  } catch (e) {
+    throw held.folder ? explainWriteFault(e, held.folder.dir, held.epochsDone) : e;
+  } finally {
+    held.folder?.release();
+  }
+}
+
+/** The run folder a run holds (locked) and how many epochs are in its checkpoint, for fault messages. */
+interface RunHold {
+  folder?: RunFolder;
+  epochsDone: number;
+}
+
+async function finetuneIn(opts: FinetuneOptions, held: RunHold): Promise<FinetuneResult> {
   const emit = opts.onEvent ?? (() => {});
   const log = (message: string) => {
     if (!opts.quiet) console.log(message);
     emit({ type: 'log', message });
   };
-  const resumed = opts.resume ? readCheckpoint<CheckpointHeader>(join(opts.resume, CHECKPOINT_FILE)) : undefined;
-  const prior = resumed?.header.config;
-  // A resumed run keeps its configuration; only the number of epochs may be raised.
-  const o: FinetuneOptions = prior ? { ...opts, ...prior, imageSize: prior.imageSize[0], epochs: opts.epochs ?? prior.epochs } : opts;
+  const resumeDir = opts.resume !== undefined ? resolve(opts.resume) : undefined;
+  const resumed = resumeDir ? readCheckpoint<CheckpointHeader>(join(resumeDir, CHECKPOINT_FILE)) : undefined;
+  // A resumed run keeps its configuration (in the folder given, wherever it was first written);
+  // only --epochs and inputs that moved may change: see resumedConfig.
+  const prior = resumed ? resumedConfig(resumed.header.config, opts, resumeDir!) : undefined;
+  const o: FinetuneOptions = prior ? { ...opts, ...prior, imageSize: prior.imageSize[0] } : opts;
   const rt: RuntimeOptions = { device: opts.device, threads: opts.threads, memArena: opts.memArena };
 
   const pm = await prepareModel(o.model, { blocks: o.blocks ?? 'auto', imageSize: o.imageSize ?? prior?.imageSize[0] });
   log(`model  ${pm.description}`);
+  // The folder is claimed (locked, checked) before the data is decoded: refusals come first.
+  held.folder = openRunFolder({
+    out: prior?.out ?? resolve(opts.out ?? join('artifacts', safeFileName(pm.shortName, 'model'))),
+    resume: !!prior, overwrite: !!opts.overwrite, inputs: [o.model, o.data, ...(o.testData ? [o.testData] : [])], log,
+  });
   if ((o.method ?? 'sff') !== 'bp') checkFreezeNames(o.freeze ?? [], pm.blocks, styleOf(opts));
   const data = await prepareData({
     path: o.data,
@@ -269,11 +300,8 @@ export async function finetune(options: FinetuneOptions): Promise<FinetuneResult
   for (const s of data.skipped.slice(0, 5)) log(`       skipped ${s.path}: ${s.reason}`);
   for (const w of data.warnings) log(`warning: ${w}`);
   const cfg = prior ?? resolveConfig(o, pm, data);
-  if (prior) cfg.epochs = o.epochs ?? prior.epochs;
   if (data.train.count < cfg.batchSize)
     throw new Error(`the training split has ${data.train.count} images, fewer than one batch of ${cfg.batchSize}: lower --batch-size`);
-  mkdirSync(cfg.out, { recursive: true });
-  for (const stale of removeStaleTempFiles(cfg.out)) log(`removed ${stale}, left by an interrupted write of an earlier run`);
   const J = cfg.classes.length;
   log(`run    ${cfg.out}  (${cfg.method}, norm ${cfg.norm}, aux ${cfg.auxKernel}×${cfg.auxKernel}, lr ${cfg.lr}, batch ${cfg.batchSize}, ensemble ${cfg.ensemble}, seed ${cfg.seed})`);
 
@@ -384,6 +412,7 @@ export async function finetune(options: FinetuneOptions): Promise<FinetuneResult
     if (stop.state.bestEpoch === epoch) best = { epoch, states: weightsOfAll(trainers) };
     appendMetrics(metricsPath, m);
     saveCheckpoint(cfg, trainers, epoch, stop, history, best);
+    held.epochsDone = history.length;
     writeFileAtomic(join(cfg.out, 'curves.svg'), curves(history, trainers));
     emit({ type: 'epoch', metrics: m });
     log(

@@ -28,7 +28,7 @@ import { buildExportModel, type ExportBlock } from '../export/exportModel.js';
 import { runningStatsWarning } from './batchnorm.js';
 import { OptionError, type FinetuneOptions, type RunConfig } from './options.js';
 import { checkFreezeNames, styleOf, validateFinetuneOptions } from './validate.js';
-import { explainWriteFault, openRunFolder, resumedConfig, storedConfig, type RunFolder } from './runFolder.js';
+import { explainWriteFault, openRunFolder, resumeCommand, resumedConfig, storedConfig, type RunFolder } from './runFolder.js';
 import type { TrainBlock } from './block.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.sff';
@@ -59,6 +59,17 @@ export interface FinetuneResult {
   /** Trainable parameters, aux heads (and CwC-mod's linear probe) included. */
   trainableParams: number;
   stoppedEarly: boolean;
+  /** Stopped by `signal` (Ctrl-C in the CLI) before its last epoch; the checkpoint holds the last finished epoch. */
+  interrupted?: boolean;
+}
+
+/** What an interrupted run kept, and the command that continues it. */
+function interruptedNote(out: string, epochs: number, exportedEpoch: number | undefined): string {
+  if (!epochs) return `interrupted before the first epoch finished: nothing to keep; start again to train`;
+  return (
+    `interrupted: the checkpoint of epoch ${epochs} is kept in ${out}` +
+    `${exportedEpoch ? `, and model.onnx holds the best epoch so far (${exportedEpoch})` : ''}. Continue with: ${resumeCommand(out)}`
+  );
 }
 
 function defaultLr(pm: PreparedModel): number {
@@ -346,6 +357,7 @@ async function finetuneIn(opts: FinetuneOptions, held: RunHold): Promise<Finetun
   const perSample = dims[0]! * dims[1]! * dims[2]!;
   const progress = new Progress();
   let stoppedEarly = false;
+  let interrupted = false;
   const layerIdx = trainers.flatMap((t, k) => (t.role === 'layer' ? [k] : []));
   const probeIdx = trainers.findIndex((t) => t.role === 'probe');
   const trainableParams = trainers.reduce((a, t) => a + t.runner.layout.total, 0); // frozen blocks' layouts hold only their heads
@@ -381,6 +393,13 @@ async function finetuneIn(opts: FinetuneOptions, held: RunHold): Promise<Finetun
       step++;
       emit({ type: 'step', epoch, step, steps, losses });
       progress.update(`epoch ${epoch + 1}/${cfg.epochs}`, step, steps, step * cfg.batchSize, `loss ${losses.at(-1)!.toFixed(3)}`);
+      if (opts.signal?.aborted) break; // the step in flight has finished: stop here
+    }
+    if (opts.signal?.aborted) {
+      // The unfinished epoch is abandoned: the checkpoint stays at the last finished one.
+      progress.end();
+      interrupted = true;
+      break;
     }
     const trainSeconds = (performance.now() - t0) / 1000;
     const val = await collectGoodness(trainers.map((t) => t.runner), data.val, { batchSize: cfg.batchSize, classes: J, mean, std });
@@ -437,6 +456,7 @@ async function finetuneIn(opts: FinetuneOptions, held: RunHold): Promise<Finetun
     peakRssMB: peakRssMB(),
     trainableParams,
     stoppedEarly,
+    ...(interrupted ? { interrupted } : {}),
   };
   if (!opts.noExport && history.length) {
     // Export the best validation epoch's weights.
@@ -461,6 +481,7 @@ async function finetuneIn(opts: FinetuneOptions, held: RunHold): Promise<Finetun
     );
   }
   summarise(result, trainers, log);
+  if (interrupted) log(interruptedNote(cfg.out, history.length, result.modelPath ? best.epoch + 1 : undefined));
   await Promise.all(trainers.map((t) => t.runner.release()));
   return result;
 }

@@ -55,6 +55,11 @@ export interface FinetuneOptions {
   /** Print nothing (library use); events still reach `onEvent`. */
   quiet?: boolean;
   onEvent?: (e: FinetuneEvent) => void;
+  /**
+   * Aborting stops the run after the step in flight: the unfinished epoch is dropped, the last
+   * finished epoch's checkpoint kept, the best epoch so far exported, and the result marked `interrupted`.
+   */
+  signal?: AbortSignal;
 }
 
 /** An option value outside its range (the message names the option and the range). */

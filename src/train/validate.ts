@@ -80,8 +80,8 @@ const RULES: Partial<Record<Key, Rule>> = {
   out: { kind: 'string' },
   epochs: { kind: 'int', min: 1, max: 1_000_000, what: 'epochs' },
   batchSize: { kind: 'int', min: 1, max: 1 << 16, what: 'images per batch' },
-  lr: { kind: 'number', min: 0, above: true, max: 10 },
-  weightDecay: { kind: 'number', min: 0, max: 10 },
+  lr: { kind: 'number', min: 0, above: true },
+  weightDecay: { kind: 'number', min: 0 },
   bnMomentum: { kind: 'number', min: 0, above: true, max: 1 },
   seed: { kind: 'int', min: 0, max: 2 ** 32 - 1, what: 'a seed' },
   threads: { kind: 'int', min: 1, max: 1024, what: 'threads' },
@@ -166,8 +166,15 @@ export function styleOf(opts: FinetuneOptions): OptionStyle {
 }
 
 export function validateFinetuneOptions(raw: FinetuneOptions, style: OptionStyle = styleOf(raw)): FinetuneOptions {
-  const input = raw as unknown as Record<string, unknown>;
+  const input = { ...(raw as unknown as Record<string, unknown>) };
   const out: Record<string, unknown> = { ...input };
+  // A resumed run takes model and data from its checkpoint: library callers may leave them empty.
+  if (input.resume !== undefined)
+    for (const k of ['model', 'data'])
+      if (input[k] === '') {
+        delete out[k];
+        delete input[k];
+      }
   if (input.valFraction === 0)
     throw new OptionError(
       `${optionName('valFraction', style)} 0 leaves no validation split, and the best epoch, learning-rate plateaus and early stopping are all judged on it; use a fraction such as 0.1`,

@@ -47,8 +47,9 @@ export function trainOptions(argv: TrainArgs): FinetuneOptions {
   if (!demo && !argv.resume && (!argv.model || !argv.data))
     throw new UsageError(argv.model ? 'give the training data with --data DIR (an image folder, CIFAR binaries, IDX files or builtin:shapes)' : 'give a model: sff-finetune model.onnx --data DIR');
   const o: FinetuneOptions = {
-    model: argv.model ?? DEMO.model,
-    data: argv.data ?? DEMO.data,
+    // On --resume, model and data come from the checkpoint unless given (empty: not given).
+    model: argv.model ?? (argv.resume ? '' : DEMO.model),
+    data: argv.data ?? (argv.resume ? '' : DEMO.data),
     ...(demo ? { epochs: DEMO.epochs, out: DEMO.out } : {}),
   };
   const set = <K extends keyof FinetuneOptions>(k: K, v: FinetuneOptions[K] | undefined) => {
@@ -125,7 +126,36 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('export', { type: 'boolean', describe: 'export model.onnx at the end (default; --no-export skips it)' })
       .option('json', { type: 'boolean', describe: 'print the final result as JSON' }) as unknown as Argv<TrainArgs>,
   handler: async (argv) => {
-    const result = await finetune(trainOptions(argv));
+    const result = await finetuneInterruptibly(trainOptions(argv));
     if (argv.json) console.log(JSON.stringify({ out: result.out, model: result.modelPath, best: result.best, exportCheck: result.exportCheck, blocks: result.blocks }, null, 2));
   },
 };
+
+/**
+ * Runs `finetune` with SIGINT/SIGTERM turned into a clean stop: the first finishes the step in
+ * flight, keeps the last checkpoint, exports the best epoch so far and prints the --resume command
+ * (exit status 130); a second exits at once (the checkpoint on disk is whole either way: it is
+ * written to a temporary file and renamed).
+ */
+export async function finetuneInterruptibly(opts: FinetuneOptions): Promise<Awaited<ReturnType<typeof finetune>>> {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      process.stderr.write(`\n${signal} again: stopping now; the last finished epoch's checkpoint is kept\n`);
+      process.exit(130);
+    }
+    process.stderr.write(`\n${signal}: stopping after this step, then exporting the best epoch so far (press Ctrl-C again to quit at once)\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    opts.signal = controller.signal; // set in place: the options stay the validated (CLI-named) object
+    const result = await finetune(opts);
+    if (result.interrupted) process.exitCode = 130;
+    return result;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}

@@ -47,7 +47,3 @@ export interface LoadedSource {
   /** Things the user should know that do not stop the run (e.g. duplicate files dropped). */
   warnings?: string[];
 }
-
-export function partSize(p: SourcePart): number {
-  return p.labels.length;
-}

@@ -1,9 +1,10 @@
 /** Reading and writing .onnx files (with optional external-data files), atomically. */
-import { closeSync, existsSync, openSync, readdirSync, readSync, renameSync, writeFileSync, fstatSync, unlinkSync } from 'node:fs';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { closeSync, existsSync, openSync, readSync, fstatSync } from 'node:fs';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
 import { checkRegularFile, readRegularFile } from '../util/limits.js';
 import { pathInside, PathError } from '../util/paths.js';
 import { ModelProto } from './schema.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { modelFromProto, modelToProto, tensorToProto, type ExternalRef } from './codec.js';
 import type { Model } from '../ir/graph.js';
 import type { TensorData } from '../ir/tensor.js';
@@ -92,57 +93,6 @@ export interface SaveOptions {
 /** Serialises a model with all tensors inline (what InferenceSession takes from memory). */
 export function encodeModel(model: Model): Uint8Array {
   return ModelProto.encode(ModelProto.fromObject(modelToProto(model))).finish();
-}
-
-const tempName = (file: string, pid: number) => `.${file}.${pid}.tmp`;
-const TEMP_RE = /^\..+\.(\d+)\.tmp$/;
-
-/** Writes `data` to `path` through a temporary file and a rename, so readers never see half a file. */
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
-  const tmp = join(dirname(path), tempName(basename(path), process.pid));
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (e) {
-    if (existsSync(tmp)) unlinkSync(tmp);
-    throw e;
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/**
- * Removes the temporary files `writeFileAtomic` leaves in `dir` when its process is killed
- * mid-write (`.<name>.<pid>.tmp` whose process is gone). Returns the names removed.
- */
-export function removeStaleTempFiles(dir: string): string[] {
-  let names: string[];
-  try {
-    names = readdirSync(dir);
-  } catch {
-    return [];
-  }
-  const removed: string[] = [];
-  for (const n of names) {
-    const m = TEMP_RE.exec(n);
-    if (!m) continue;
-    const pid = Number(m[1]);
-    if (pid === process.pid || processAlive(pid)) continue;
-    try {
-      unlinkSync(join(dir, n));
-      removed.push(n);
-    } catch {
-      // already gone, or not ours to remove: leave it
-    }
-  }
-  return removed;
 }
 
 export function saveModel(model: Model, path: string, opts: SaveOptions = {}): void {

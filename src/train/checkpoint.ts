@@ -14,7 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { writeFileAtomic } from '../onnx/io.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { readRegularFile } from '../util/limits.js';
 
 export const CHECKPOINT_FORMAT = 2;

@@ -7,8 +7,9 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, accessSync, constants, writeSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { removeStaleTempFiles } from '../onnx/io.js';
+import { removeStaleTempFiles } from '../util/fs.js';
 import { samePath } from '../util/paths.js';
+import { readCheckpoint } from './checkpoint.js';
 import type { FinetuneOptions, RunConfig } from './options.js';
 
 /** A run folder that cannot be used as asked (the message says why and what to do). */
@@ -270,13 +271,20 @@ export function resumedConfig(prior: RunConfig, opts: FinetuneOptions, dir: stri
  * the file and says the last checkpoint is intact (checkpoints are written to a temporary file and
  * renamed, so a failed write never damages the previous one). Other errors pass through.
  */
-export function explainWriteFault(e: unknown, dir: string, lastEpoch: number): unknown {
+export function explainWriteFault(e: unknown, dir: string): unknown {
   const err = e as NodeJS.ErrnoException;
   const reason = err?.code ? FS_REASONS[err.code] : undefined;
   if (!reason || err instanceof RunFolderError) return e;
   const file = err.path ?? dir;
-  const kept = lastEpoch > 0 && existsSync(join(dir, CHECKPOINT_NAME))
+  // Read back (checksum verified) rather than assumed: the message says what is really on disk.
+  let lastEpoch = 0;
+  try {
+    lastEpoch = readCheckpoint<{ epoch: number }>(join(dir, CHECKPOINT_NAME)).header.epoch + 1;
+  } catch {
+    // none, or not usable: said below
+  }
+  const kept = lastEpoch > 0
     ? `The last checkpoint (epoch ${lastEpoch}) in ${dir} is intact: fix this and continue with \`${resumeCommand(dir)}\`.`
-    : 'No epoch had finished, so there is no checkpoint to resume from; fix this and start again.';
+    : 'No checkpoint was written yet, so there is nothing to resume; fix this and start again.';
   return new RunFolderError(`cannot write ${file}: ${reason} (${err.code}). ${kept}`);
 }

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, writeFileSync } fro
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CHECKPOINT_FORMAT, CheckpointError, readCheckpoint, writeCheckpoint } from '../../src/train/checkpoint.js';
-import { removeStaleTempFiles } from '../../src/onnx/io.js';
+import { removeStaleTempFiles } from '../../src/util/fs.js';
 
 function written(): { path: string; bytes: Buffer } {
   const dir = mkdtempSync(join(tmpdir(), 'sff-ckpt-'));

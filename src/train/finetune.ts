@@ -5,7 +5,7 @@
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { prepareData } from '../data/index.js';
-import type { RuntimeOptions } from '../runtime/session.js';
+import { checkDevice, type RuntimeOptions } from '../runtime/session.js';
 import { prepareModel } from './model.js';
 import { defaultOut, resolveConfig, resumedOptions, type FinetuneOptions } from './options.js';
 import { checkFreezeNames, styleOf, validateFinetuneOptions } from './validate.js';
@@ -49,6 +49,7 @@ async function finetuneIn(opts: FinetuneOptions, held: { folder?: RunFolder }): 
   const o = resumedOptions(opts, prior);
   const rt: RuntimeOptions = { device: opts.device, threads: opts.threads, memArena: opts.memArena };
 
+  await checkDevice(rt); // a device that cannot run fails here, before any work
   // Data, model and blocks, and the run's configuration.
   const pm = await prepareModel(o.model, { blocks: o.blocks ?? 'auto', imageSize: o.imageSize });
   log(`model  ${pm.description}`);

@@ -159,7 +159,9 @@ export function openRunFolder(opts: { out: string; resume: boolean; overwrite: b
     for (const stale of removeStaleTempFiles(dir)) opts.log(`removed ${stale}, left by an interrupted write of an earlier run`);
     if (!opts.resume) {
       const entries = readdirSync(dir).filter((n) => n !== LOCK_FILE);
-      if (entries.length && !opts.overwrite) {
+      // A run that failed before its first checkpoint left only its own files: nothing to lose.
+      const unfinished = !entries.includes(CHECKPOINT_NAME) && entries.every((n) => RUN_ARTIFACTS.includes(n));
+      if (entries.length && !opts.overwrite && !unfinished) {
         if (entries.includes(CHECKPOINT_NAME))
           throw new RunFolderError(
             `${dir} already holds a run (${CHECKPOINT_NAME}). Continue it with \`${resumeCommand(dir)}\`, replace it with --overwrite, or choose another --out.`,
@@ -168,11 +170,11 @@ export function openRunFolder(opts: { out: string; resume: boolean; overwrite: b
           `${dir} is not empty (${entries.slice(0, 4).join(', ')}${entries.length > 4 ? ', …' : ''}). Choose a new or empty --out, or --overwrite to replace a run there.`,
         );
       }
-      if (opts.overwrite)
+      if (opts.overwrite || unfinished)
         for (const name of RUN_ARTIFACTS)
           if (existsSync(join(dir, name))) {
             rmSync(join(dir, name), { recursive: true, force: true });
-            opts.log(`--overwrite: removed ${join(dir, name)}`);
+            opts.log(`${opts.overwrite ? '--overwrite' : 'no checkpoint (an earlier run stopped before its first epoch)'}: removed ${join(dir, name)}`);
           }
     } else if (!existsSync(join(dir, CHECKPOINT_NAME))) {
       throw new RunFolderError(`${dir}: no checkpoint to resume (a run writes one after its first finished epoch). Start a new run instead.`);

@@ -13,6 +13,8 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
     renameSync(tmp, path);
   } catch (e) {
     if (existsSync(tmp)) unlinkSync(tmp);
+    // Name the file meant (a failed write() carries no path; a failed rename names the temp file).
+    (e as NodeJS.ErrnoException).path = path;
     throw e;
   }
 }

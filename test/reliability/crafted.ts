@@ -5,7 +5,7 @@
 import { Graph, makeModel, type Model } from '../../src/ir/graph.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { floatTensor } from '../../src/ir/tensor.js';
-import { DataType } from '../../src/onnx/schema.js';
+import { DataType } from '../../src/ir/types.js';
 
 function weights(name: string, dims: number[], seed: number): ReturnType<typeof floatTensor> {
   const n = dims.reduce((a, b) => a * b, 1);
@@ -18,7 +18,8 @@ function weights(name: string, dims: number[], seed: number): ReturnType<typeof 
  * `scopes` become the `pkg.torch.onnx.name_scopes` metadata of the two stages (dynamo-style),
  * which is where block names come from.
  */
-export function craftedCnn(opts: { size?: number; scopes?: [string, string]; classes?: number } = {}): Model {
+export function craftedCnn(opts: { size?: number; scopes?: [string, string]; classes?: number; activations?: [string, string] } = {}): Model {
+  const [act0, act1] = opts.activations ?? ['Relu', 'Relu'];
   const size = opts.size ?? 16;
   const classes = opts.classes ?? 3;
   const [sa, sb] = opts.scopes ?? ['features.0', 'features.1'];
@@ -29,7 +30,7 @@ export function craftedCnn(opts: { size?: number; scopes?: [string, string]; cla
   const stage = (x: string, cin: number, stride: number, scope: string, k: number): string => {
     const w = b.initializer(weights(`${scope}.w${k}`, [8, cin, 3, 3], k + 1));
     const c = b.node('Conv', [x, w], { kernel_shape: [3, 3], strides: [stride, stride], pads: [1, 1, 1, 1] }, { name: `conv${k}` })[0]!;
-    const r = b.node('Relu', [c], {}, { name: `relu${k}` })[0]!;
+    const r = b.node(k === 0 ? act0 : act1, [c], {}, { name: `relu${k}` })[0]!;
     for (const n of g.nodes.slice(-2)) n.extra = meta(scope);
     return r;
   };

@@ -8,6 +8,7 @@ import type { RunConfig } from './options.js';
 import type { ExportCheck, FinetuneEvent, ProgressEvent } from './events.js';
 import type { LatencyNote } from '../export/latency.js';
 import { formatSeconds } from './progress.js';
+import { resumeCommand } from './runFolder.js';
 
 export interface FinetuneResult {
   out: string;
@@ -25,6 +26,8 @@ export interface FinetuneResult {
   /** Trainable parameters, aux heads (and CwC-mod's linear probe) included. */
   trainableParams: number;
   stoppedEarly: boolean;
+  /** Stopped by `signal` (Ctrl-C in the CLI) before its last epoch; the checkpoint holds the last finished epoch. */
+  interrupted?: boolean;
 }
 
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
@@ -84,6 +87,10 @@ export function formatEvent(e: FinetuneEvent, verbosity: Verbosity = 'normal'): 
     }
     case 'warning':
       return [`warning: ${e.message}`];
+    case 'note':
+      return quiet ? [] : [e.message];
+    case 'interrupted':
+      return [interruptedNote(e.out, e.epochs, e.exportedEpoch)];
     case 'block':
       return verbose
         ? [
@@ -124,6 +131,15 @@ export function formatEvent(e: FinetuneEvent, verbosity: Verbosity = 'normal'): 
     case 'summary':
       return quiet ? [] : summaryLines(e.result);
   }
+}
+
+/** What an interrupted run kept, and the command that continues it. */
+function interruptedNote(out: string, epochs: number, exportedEpoch: number | undefined): string {
+  if (!epochs) return 'interrupted before the first epoch finished: nothing to keep; start again to train';
+  return (
+    `interrupted: the checkpoint of epoch ${epochs} is kept in ${out}` +
+    `${exportedEpoch ? `, and model.onnx holds the best epoch so far (${exportedEpoch})` : ''}. Continue with: ${resumeCommand(out)}`
+  );
 }
 
 function summaryLines(r: FinetuneResult): string[] {

@@ -3,7 +3,7 @@
  * for ResNet18 layer1/layer3 BasicBlocks and a MobileNetV3-small block at
  * batch 32 (224×224-derived sizes), on onnxruntime CPU with 2 intra-op threads.
  * Also times the depthwise-conv gradient pieces separately and compares the
- * depthwise weight-gradient formulations (Conv.ts `setDepthwiseMode`).
+ * depthwise weight-gradient formulations (GradFormulations.depthwiseWeight, built side by side).
  *
  * Standalone: `npx tsc -p tsconfig.json && node dist/bench/autodiff.js` prints JSON.
  * Env: SFF_BENCH_REPS (timed runs, default 5), SFF_BENCH_BATCH (default 32),
@@ -21,7 +21,8 @@ import { floatTensor } from '../ir/tensor.js';
 import { encodeModel } from '../onnx/io.js';
 import { probeShapes } from '../ir/shapes.js';
 import { buildGradients } from '../autodiff/buildGradients.js';
-import { Conv, getDepthwiseMode, setDepthwiseMode, setStridedDxMode, type DepthwiseMode, type StridedDxMode } from '../autodiff/gradients/Conv.js';
+import { Conv, DEPTHWISE_WEIGHT_FORMS } from '../autodiff/gradients/Conv.js';
+import { DEFAULT_FORMULATIONS, type DepthwiseWeightForm, type StridedInputForm } from '../autodiff/types.js';
 
 const THREADS = 2;
 
@@ -199,7 +200,7 @@ async function benchDepthwise(N: number, C: number, H: number, k: number, s: num
   const yDims = [N, C, OH, OH];
   const wData = randn(C * k * k, 0.2);
   const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', randn(numel(xDims), 1), xDims), dy: new ort.Tensor('float32', randn(numel(yDims), 1), yDims) };
-  const make = (which: 'fwd' | 'dx' | 'dw', mode?: DepthwiseMode, dxMode?: StridedDxMode) => {
+  const make = (which: 'fwd' | 'dx' | 'dw', mode?: DepthwiseWeightForm, dxMode?: StridedInputForm) => {
     const g = new Graph();
     g.inputs.push({ name: 'x', type: { kind: 'tensor', elemType: 1, shape: xDims } }, { name: 'dy', type: { kind: 'tensor', elemType: 1, shape: yDims } });
     g.initializers.set('w', floatTensor('w', [C, 1, k, k], wData));
@@ -212,21 +213,18 @@ async function benchDepthwise(N: number, C: number, H: number, k: number, s: num
       return { g, feeds };
     }
     g.nodes = [];
-    const prev = getDepthwiseMode();
-    if (mode) setDepthwiseMode(mode);
-    if (dxMode) setStridedDxMode(dxMode);
     const shapes: Record<string, number[]> = { x: xDims, w: [C, 1, k, k], y: yDims, dy: yDims };
     const out = Conv({
-      b, node, opset: 17, gradOutput: (i) => (i === 0 ? 'dy' : undefined), needsGrad: (i) => (which === 'dx' ? i === 0 : i === 1),
+      b, node, opset: 17,
+      formulations: { ...DEFAULT_FORMULATIONS, ...(mode ? { depthwiseWeight: mode } : {}), ...(dxMode ? { stridedConvInput: dxMode } : {}) },
+      gradOutput: (i) => (i === 0 ? 'dy' : undefined), needsGrad: (i) => (which === 'dx' ? i === 0 : i === 1),
       shape: (v) => shapes[v]!, elemType: () => 1, constant: () => undefined,
     });
-    setDepthwiseMode(prev);
-    setStridedDxMode('convtranspose');
     g.outputs = [{ name: (which === 'dx' ? out[0] : out[1])! }];
     return { g, feeds };
   };
   const res: Record<string, unknown> = { shape: `N${N} C${C} ${H}x${H} k${k} s${s}` };
-  const modes: DepthwiseMode[] = ['im2col-mul', 'grouped-conv', 'grouped-conv-c', 'im2col-matmul', 'row-matmul'];
+  const modes = DEPTHWISE_WEIGHT_FORMS;
   const built = [make('fwd'), make('dx'), ...modes.map((m) => make('dw', m))];
   if (s > 1) built.push(make('dx', undefined, 'convtranspose'), make('dx', undefined, 'zero-insert'));
   const times = await timeInterleaved(built.map((m) => encodeModel(makeModel(m.g))), feeds, reps);
@@ -255,7 +253,7 @@ export const __test = { Net, cases: benchCases, basicBlock, invertedResidual };
 export async function benchAutodiff(): Promise<Record<string, unknown>> {
   const reps = Number(process.env.SFF_BENCH_REPS ?? 5);
   const N = Number(process.env.SFF_BENCH_BATCH ?? 32);
-  const result: Record<string, unknown> = { threads: THREADS, batch: N, reps, depthwise_mode: getDepthwiseMode(), ort: ort.env.versions?.common };
+  const result: Record<string, unknown> = { threads: THREADS, batch: N, reps, depthwise_mode: DEFAULT_FORMULATIONS.depthwiseWeight, ort: ort.env.versions?.common };
   const cases = benchCases(N);
   const blocks: Record<string, unknown> = {};
   const only = process.env.SFF_BENCH_ONLY; // 'depthwise' skips the blocks and profiles

@@ -22,7 +22,7 @@
 import { attrInt, attrInts } from '../../ir/attrs.js';
 import { floatTensor } from '../../ir/tensor.js';
 import type { GradRule } from '../types.js';
-import { prod, reshape } from './_conv_util.js';
+import { product, reshape } from '../helpers.js';
 
 export const MaxPool: GradRule = (ctx) => {
   const { node, b } = ctx;
@@ -44,10 +44,10 @@ export const MaxPool: GradRule = (ctx) => {
   const strides = attrInts(node, 'strides', kernel.map(() => 1));
   const dil = attrInts(node, 'dilations', kernel.map(() => 1));
   const overlap = kernel.some((k, i) => (k - 1) * dil[i]! + 1 > strides[i]!);
-  const n = prod(xs);
+  const n = product(xs);
   const z = b.op('ConstantOfShape', [b.constInt64([n], [1], 'shape')], { value: floatTensor('value', [1], [0]) }, 'Zeros');
-  const idx = reshape(b, indices, [prod(ys)]);
-  const upd = reshape(b, dy, [prod(ys)]);
+  const idx = reshape(b, indices, [product(ys)]);
+  const upd = reshape(b, dy, [product(ys)]);
   if (overlap && ctx.opset < 16)
     throw new Error(`MaxPool gradient: node '${node.name}' has overlapping windows, which needs ScatterElements(reduction='add') (opset ≥ 16; graph is opset ${ctx.opset})`);
   const scat = b.op('ScatterElements', [z, idx, upd], { axis: 0, reduction: overlap ? 'add' : undefined });

@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import ort from 'onnxruntime-node';
 import { batches, prepareData, type PreparedData } from '../data/index.js';
 import { encodeModel, saveModel, writeFileAtomic } from '../onnx/io.js';
-import { defaultAuxKernel } from '../sff/head.js';
+import { DEFAULT_HEAD_POOL, defaultAuxKernel, resolveHeadPool } from '../sff/head.js';
 import { classifierObjective, cwcObjective, linearProbe, sffObjective, type Objective } from '../sff/objective.js';
 import { accuracy, combine, ensembleAccuracy, ensembleWeights, formatEnsemble, parseEnsemble } from '../sff/ensemble.js';
 import { ADAMW_DEFAULTS } from '../optim/adamw.js';
@@ -88,6 +88,7 @@ function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedD
     ensemble: formatEnsemble(parseEnsemble(!opts.ensemble || opts.ensemble === 'auto' ? (pm.fromScratch || pm.blocks.length <= 4 ? 'all' : 'last:4') : opts.ensemble)),
     norm: !opts.norm || opts.norm === 'auto' ? (pm.fromScratch ? 'chain' : 'none') : opts.norm,
     auxKernel: opts.auxKernel === undefined || opts.auxKernel === 'auto' ? defaultAuxKernel(classes.length) : opts.auxKernel,
+    ...((opts.headPool ?? DEFAULT_HEAD_POOL) !== 'off' ? { headPool: opts.headPool ?? DEFAULT_HEAD_POOL } : {}),
     blocks: opts.blocks ?? 'auto',
     freeze: opts.freeze ?? [],
     normalize: opts.normalize ?? pm.normalize ?? 'imagenet',
@@ -134,7 +135,7 @@ export function planStages(pm: PreparedModel, cfg: RunConfig): Stage[] {
     const objective =
       cfg.method === 'cwc'
         ? cwcObjective(block.outputShape[0]!, J)
-        : sffObjective({ channels: block.outputShape[0]!, classes: J, kernel: cfg.auxKernel, norm: cfg.norm, seed: mixSeed(cfg.seed, block.index, 0x5ff) }, headPrefix(block));
+        : sffObjective({ channels: block.outputShape[0]!, classes: J, kernel: cfg.auxKernel, norm: cfg.norm, seed: mixSeed(cfg.seed, block.index, 0x5ff), pool: resolveHeadPool(cfg.headPool ?? 'off', block.outputShape.slice(1)) }, headPrefix(block));
     return { block, objective, role: 'layer' as const };
   });
   if (cfg.method === 'cwc') {
@@ -267,7 +268,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     throw new Error(`the training split has ${data.train.count} images, fewer than one batch of ${cfg.batchSize}: lower --batch-size`);
   mkdirSync(cfg.out, { recursive: true });
   const J = cfg.classes.length;
-  log(`run    ${cfg.out}  (${cfg.method}, norm ${cfg.norm}, aux ${cfg.auxKernel}×${cfg.auxKernel}, lr ${cfg.lr}, batch ${cfg.batchSize}, ensemble ${cfg.ensemble}, seed ${cfg.seed})`);
+  log(`run    ${cfg.out}  (${cfg.method}, norm ${cfg.norm}, aux ${cfg.auxKernel}×${cfg.auxKernel}${cfg.headPool ? ` head pool ${cfg.headPool}` : ''}, lr ${cfg.lr}, batch ${cfg.batchSize}, ensemble ${cfg.ensemble}, seed ${cfg.seed})`);
 
   const fullSteps = Math.floor(data.train.count / cfg.batchSize);
   const steps = Math.min(fullSteps, cfg.maxStepsPerEpoch ?? Infinity);

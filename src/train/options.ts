@@ -1,5 +1,5 @@
 /** Options of a fine-tuning run, their defaults, and how they are resolved against the model and data. */
-import type { NormPlacement } from '../sff/head.js';
+import type { HeadPoolSetting, NormPlacement } from '../sff/head.js';
 
 export interface FinetuneOptions {
   /** Path to an .onnx model, or `builtin:<cnn|cnnb|resnet18|mobilenetv3-small>`. */
@@ -29,6 +29,8 @@ export interface FinetuneOptions {
   norm?: NormPlacement | 'auto';
   /** Aux conv kernel size, or 'auto' (5 for J ≤ 10, else 3). */
   auxKernel?: number | 'auto';
+  /** Average-pool each block output before its aux conv: off, a factor N, or auto (see sff/head.ts). */
+  headPool?: HeadPoolSetting;
   /** auto | cuts | comma-separated cut tensors. */
   blocks?: string;
   /** Block names or indices to run forward only (their heads still train). */
@@ -82,6 +84,8 @@ export interface RunConfig {
   ensemble: string;
   norm: NormPlacement;
   auxKernel: number;
+  /** Head pooling; absent means off (so checkpoints written before the option resume unchanged). */
+  headPool?: HeadPoolSetting;
   blocks: string;
   freeze: string[];
   normalize: string;

@@ -2,6 +2,7 @@
 import type { Argv, CommandModule } from 'yargs';
 import { finetune } from '../../train/finetune.js';
 import type { FinetuneOptions } from '../../train/options.js';
+import { parseHeadPool } from '../../sff/head.js';
 import { UsageError } from '../errors.js';
 
 export const DEMO = { model: 'builtin:cnnb', data: 'builtin:shapes', epochs: 3, out: 'artifacts/demo' } as const;
@@ -22,6 +23,7 @@ interface TrainArgs {
   ensemble?: string;
   norm?: string;
   'aux-kernel'?: string;
+  'head-pool'?: string;
   blocks?: string;
   freeze?: string;
   normalize?: string;
@@ -66,6 +68,13 @@ export function trainOptions(argv: TrainArgs): FinetuneOptions {
   set('ensemble', argv.ensemble);
   set('norm', argv.norm as FinetuneOptions['norm']);
   set('auxKernel', aux === undefined || aux === 'auto' ? undefined : Number(aux));
+  if (argv['head-pool'] !== undefined) {
+    try {
+      set('headPool', parseHeadPool(argv['head-pool']));
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   set('blocks', argv.blocks);
   set('freeze', argv.freeze ? argv.freeze.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
   set('normalize', argv.normalize);
@@ -104,6 +113,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('ensemble', { type: 'string', describe: 'all | last:K | weighted | auto (default: all from scratch, last:4 for pretrained graphs)' })
       .option('norm', { type: 'string', choices: ['auto', 'chain', 'head', 'none'], describe: 'where the per-block LayerNorm sits (auto: chain from scratch, none for pretrained)' })
       .option('aux-kernel', { type: 'string', describe: 'aux conv kernel size (auto: 5 for ≤ 10 classes, else 3)' })
+      .option('head-pool', { type: 'string', describe: 'average-pool each block output N×N before its aux conv (a cheaper head): off (default) | N | auto (high-resolution blocks down to 8–15 px)' })
       .option('blocks', { type: 'string', describe: 'auto | cuts | comma-separated cut tensors' })
       .option('freeze', { type: 'string', describe: 'comma-separated block names or indices to run forward only' })
       .option('normalize', { type: 'string', describe: "imagenet | none | 'r,g,b/r,g,b' (mean/std of RGB in [0,1])" })

@@ -16,6 +16,13 @@ export type ConvWeightForm = 'auto' | 'per-tap' | 'concat' | 'batched' | 'conv';
 export type StridedInputForm = 'auto' | 'convtranspose' | 'zero-insert';
 
 /**
+ * MaxPool input gradient (gradients/MaxPool.ts): 'scatter' (dY scattered onto the arg-max
+ * indices), 'mask' (dY broadcast over each window where X equals the window's maximum, first
+ * maximum only — windows that tile the input only), 'auto' (mask where it applies).
+ */
+export type MaxPoolInputForm = 'auto' | 'scatter' | 'mask';
+
+/**
  * Which of several equivalent formulations a rule emits where an op's gradient has more than
  * one: the maths is the same, the speed depends on shapes and runtime. Chosen per
  * `buildGradients` call, so a bench can build variants side by side in one process.
@@ -24,6 +31,7 @@ export interface GradFormulations {
   depthwiseWeight: DepthwiseWeightForm;
   convWeight: ConvWeightForm;
   stridedConvInput: StridedInputForm;
+  maxPoolInput: MaxPoolInputForm;
 }
 
 /** The formulations that measured fastest on the bench (bench/README.md, README "Where the time goes"). */
@@ -31,6 +39,7 @@ export const DEFAULT_FORMULATIONS: Readonly<GradFormulations> = Object.freeze({
   depthwiseWeight: 'grouped-conv',
   convWeight: 'auto',
   stridedConvInput: 'convtranspose',
+  maxPoolInput: 'scatter',
 });
 
 export interface GradContext {

@@ -7,7 +7,8 @@
  *
  * Standalone: `npx tsc -p tsconfig.json && node dist/bench/autodiff.js` prints JSON.
  * Env: SFF_BENCH_REPS (timed runs, default 5), SFF_BENCH_BATCH (default 32),
- * SFF_BENCH_ONLY=depthwise (only the depthwise-gradient pieces).
+ * SFF_BENCH_ONLY=depthwise (only the depthwise-gradient pieces), SFF_BENCH_ONLY=aux (only the aux
+ * heads' conv: forward, dX and every weight-gradient formulation at the throughput networks' shapes).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +23,7 @@ import { encodeModel } from '../onnx/io.js';
 import { probeShapes } from '../ir/shapes.js';
 import { buildGradients } from '../autodiff/buildGradients.js';
 import { Conv, DEPTHWISE_WEIGHT_FORMS } from '../autodiff/gradients/Conv.js';
-import { DEFAULT_FORMULATIONS, type DepthwiseWeightForm, type StridedInputForm } from '../autodiff/types.js';
+import { DEFAULT_FORMULATIONS, type ConvWeightForm, type DepthwiseWeightForm, type StridedInputForm } from '../autodiff/types.js';
 
 const THREADS = 2;
 
@@ -237,6 +238,62 @@ async function benchDepthwise(N: number, C: number, H: number, k: number, s: num
   return res;
 }
 
+/**
+ * The aux head's conv (k×k, stride 1, 'same' pads, J outputs) alone: forward, dX, and dW
+ * in every ordinary-conv weight formulation (GradFormulations.convWeight), dY fed as an
+ * input so only the rule's ops are timed, all sessions interleaved.
+ */
+async function benchAuxHead(label: string, x: number[], J: number, k: number, reps: number): Promise<Record<string, unknown>> {
+  const [N, C, H, W] = x as [number, number, number, number];
+  const p = Math.floor(k / 2);
+  const yDims = [N, J, H, W];
+  const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', randn(numel(x), 1), x), dy: new ort.Tensor('float32', randn(numel(yDims), 1), yDims) };
+  const wData = randn(J * C * k * k, 0.05);
+  const make = (which: 'fwd' | 'dx' | 'dw', convWeight?: ConvWeightForm) => {
+    const g = new Graph();
+    g.inputs.push({ name: 'x', type: { kind: 'tensor', elemType: 1, shape: x } }, { name: 'dy', type: { kind: 'tensor', elemType: 1, shape: yDims } });
+    g.initializers.set('w', floatTensor('w', [J, C, k, k], wData));
+    const b = new GraphBuilder(g);
+    b.node('Conv', ['x', 'w'], { kernel_shape: [k, k], pads: [p, p, k - 1 - p, k - 1 - p] }, { outputs: ['y'], name: 'aux' });
+    const node = { ...g.nodes[0]! };
+    if (which === 'fwd') {
+      g.outputs = [{ name: 'y' }];
+      return encodeModel(makeModel(g));
+    }
+    g.nodes = [];
+    const shapes: Record<string, number[]> = { x, w: [J, C, k, k], y: yDims, dy: yDims };
+    const out = Conv({
+      b, node, opset: 17,
+      formulations: { ...DEFAULT_FORMULATIONS, ...(convWeight ? { convWeight } : {}) },
+      gradOutput: (i) => (i === 0 ? 'dy' : undefined), needsGrad: (i) => (which === 'dx' ? i === 0 : i === 1),
+      shape: (v) => shapes[v]!, elemType: () => 1, constant: () => undefined,
+    });
+    g.outputs = [{ name: (which === 'dx' ? out[0] : out[1])! }];
+    return encodeModel(makeModel(g));
+  };
+  const forms: ConvWeightForm[] = ['auto', 'per-tap', 'concat', 'batched', 'conv'];
+  const times = await timeInterleaved([make('fwd'), make('dx'), ...forms.map((m) => make('dw', m))], feeds, reps);
+  return { shape: `${label}: N${N} C${C} ${H}x${W} → ${J}, k${k}`, fwd_ms: r2(times[0]!), dx_ms: r2(times[1]!), dw_ms: Object.fromEntries(forms.map((m, i) => [m, r2(times[i + 2]!)])) };
+}
+
+/** Aux-head shapes of the three throughput networks (block outputs at their bench batch sizes). */
+export async function benchAuxHeads(reps: number): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  const cases: [string, number[]][] = [
+    ['resnet18 layer1', [32, 64, 56, 56]],
+    ['resnet18 layer2', [32, 128, 28, 28]],
+    ['mobilenetv3-small features.0', [32, 16, 112, 112]],
+    ['mobilenetv3-small features.1', [32, 16, 56, 56]],
+    ['cnnb block0', [128, 32, 16, 16]],
+    ['cnnb block2', [128, 128, 8, 8]],
+  ];
+  for (const [label, x] of cases) {
+    out.push(await benchAuxHead(label, x, 10, 5, reps));
+    if (process.env.SFF_BENCH_VERBOSE) console.error(JSON.stringify(out.at(-1)));
+  }
+  return out;
+}
+
 function benchCases(N: number): Case[] {
   return [
     { name: 'resnet18.layer1.0 (64ch@56x56)', input: [N, 64, 56, 56], build: (n, x) => basicBlock(n, x, 64, 64, 1) },
@@ -256,7 +313,8 @@ export async function benchAutodiff(): Promise<Record<string, unknown>> {
   const result: Record<string, unknown> = { threads: THREADS, batch: N, reps, depthwise_mode: DEFAULT_FORMULATIONS.depthwiseWeight, ort: ort.env.versions?.common };
   const cases = benchCases(N);
   const blocks: Record<string, unknown> = {};
-  const only = process.env.SFF_BENCH_ONLY; // 'depthwise' skips the blocks and profiles
+  const only = process.env.SFF_BENCH_ONLY; // 'depthwise' / 'aux' run only those pieces
+  if (only === 'aux') return { ...result, aux_heads: await benchAuxHeads(reps) };
   for (const c of only === 'depthwise' ? [] : cases) {
     blocks[c.name] = await benchBlock(c, reps);
     if (process.env.SFF_BENCH_VERBOSE) console.error(c.name, JSON.stringify(blocks[c.name]));

@@ -11,7 +11,7 @@ import type { Node } from '../ir/graph.js';
  */
 export type DepthwiseWeightForm = 'im2col-mul' | 'grouped-conv' | 'grouped-conv-c' | 'im2col-matmul' | 'row-matmul';
 /** Ordinary/grouped Conv weight gradient (gradients/Conv.ts). */
-export type ConvWeightForm = 'auto' | 'per-tap' | 'concat' | 'batched' | 'conv';
+export type ConvWeightForm = 'auto' | 'per-tap' | 'concat' | 'batched' | 'conv' | 'conv-dy';
 /** Strided Conv input gradient (gradients/Conv.ts). */
 export type StridedInputForm = 'auto' | 'convtranspose' | 'zero-insert';
 

@@ -271,7 +271,7 @@ async function benchAuxHead(label: string, x: number[], J: number, k: number, re
     g.outputs = [{ name: (which === 'dx' ? out[0] : out[1])! }];
     return encodeModel(makeModel(g));
   };
-  const forms: ConvWeightForm[] = ['auto', 'per-tap', 'concat', 'batched', 'conv'];
+  const forms: ConvWeightForm[] = ['auto', 'per-tap', 'concat', 'batched', 'conv', 'conv-dy'];
   const times = await timeInterleaved([make('fwd'), make('dx'), ...forms.map((m) => make('dw', m))], feeds, reps);
   return { shape: `${label}: N${N} C${C} ${H}x${W} → ${J}, k${k}`, fwd_ms: r2(times[0]!), dx_ms: r2(times[1]!), dw_ms: Object.fromEntries(forms.map((m, i) => [m, r2(times[i + 2]!)])) };
 }

@@ -80,7 +80,7 @@ describe('Conv gradient: alternative formulations', () => {
     });
   // 'auto' picks the conv form for ≤ 4 input channels and im2col above: run every ungrouped
   // geometry through both, whatever the channel count.
-  for (const convWeight of ['conv', 'concat'] as const)
+  for (const convWeight of ['conv', 'conv-dy', 'concat'] as const)
     for (const [name, c] of cases.filter(([, c]) => c.attrs.group === undefined))
       it(`weight gradient '${convWeight}': ${name}`, async () => {
         await checkConv({ ...c, dx: false }, { convWeight });

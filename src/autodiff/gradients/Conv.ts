@@ -48,7 +48,9 @@ export const DEPTHWISE_WEIGHT_FORMS: readonly DepthwiseWeightForm[] = ['im2col-m
 
 /*
  * Ordinary-conv weight gradient (formulation convWeight): 'per-tap' (one Gemm per kernel tap),
- * 'concat' (one Gemm over the concatenated im2col matrix), 'batched', 'conv', or 'auto'.
+ * 'concat' (one Gemm over the concatenated im2col matrix), 'batched', 'conv' (X with N as
+ * channels correlated with dY as the kernel), 'conv-dy' (the transpose: dY with N as channels
+ * correlated with X as the kernel; stride and dilation 1, else as 'conv'), or 'auto'.
  */
 /** 'auto' switches to per-tap Gemms when the concatenated im2col matrix would exceed this many bytes. */
 const IM2COL_CONCAT_MAX_BYTES = 64 << 20;
@@ -205,7 +207,18 @@ function weightGradIm2col(ctx: GradContext, geo: ConvGeom, dy: string): string {
     const sum = reduce(b, 'ReduceSum', cat, [0], false, ctx.opset); // [C, M, k²]
     return reshape(b, transpose(b, sum, [1, 0, 2]), [M, C, kh, kw]);
   }
-  if (g === 1 && (im2colMode === 'conv' || (im2colMode === 'auto' && C <= CONV_FORM_MAX_CHANNELS && k2 > 1))) {
+  // 'conv-dy': dY (as [M, N, OH, OW]) correlated with X (as a [C, N, H, W] kernel): batch M, N channels,
+  // C outputs of k×k — the spatially flipped dW, with im2col over M·N small dY planes instead of
+  // C·N planes of X. X's zero padding moves onto dY as the Conv's own pads (k−1−pad each side; a
+  // Pad op feeding a Conv's kernel input trips onnxruntime's Pad fusion), so it needs pads < k.
+  const dyPads = [kh - 1 - w.pads[0]!, kw - 1 - w.pads[1]!, kh - 1 - w.pads[2]!, kw - 1 - w.pads[3]!];
+  const unitWindow = w.strides.every((v) => v === 1) && w.dilations.every((v) => v === 1) && dyPads.every((p) => p >= 0);
+  if (g === 1 && im2colMode === 'conv-dy' && unitWindow && k2 > 1) {
+    const xKernel = N === 1 ? reshape(b, ctx.node.inputs[0]!, [C, 1, ...geo.inSp]) : transpose(b, ctx.node.inputs[0]!, [1, 0, 2, 3]);
+    const flipped = b.op('Conv', [dyMN(b, dy, geo), xKernel], { kernel_shape: geo.inSp, pads: dyPads }); // [M, C, kh, kw], reversed taps
+    return slice(b, flipped, [-1, -1], [-(2 ** 62), -(2 ** 62)], [2, 3], [-1, -1], ctx.opset);
+  }
+  if (g === 1 && (im2colMode === 'conv' || im2colMode === 'conv-dy' || (im2colMode === 'auto' && C <= CONV_FORM_MAX_CHANNELS && k2 > 1))) {
     // X as [C, N, Hp, Wp] correlated with dY as an [M, N, OH, OW] kernel: [C, M, kh, kw].
     const r = weightGradAsConv(ctx, geo, paddedCN(ctx, geo), dyMN(b, dy, geo), 1);
     return transpose(b, r, [1, 0, 2, 3]);

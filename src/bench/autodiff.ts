@@ -8,7 +8,8 @@
  * Standalone: `npx tsc -p tsconfig.json && node dist/bench/autodiff.js` prints JSON.
  * Env: SFF_BENCH_REPS (timed runs, default 5), SFF_BENCH_BATCH (default 32),
  * SFF_BENCH_ONLY=depthwise (only the depthwise-gradient pieces), SFF_BENCH_ONLY=aux (only the aux
- * heads' conv: forward, dX and every weight-gradient formulation at the throughput networks' shapes).
+ * heads' conv: forward, dX and every weight-gradient formulation at the throughput networks' shapes),
+ * SFF_BENCH_ONLY=maxpool (MaxPool forward + input gradient per formulation at CNNB's shapes).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -23,7 +24,8 @@ import { encodeModel } from '../onnx/io.js';
 import { probeShapes } from '../ir/shapes.js';
 import { buildGradients } from '../autodiff/buildGradients.js';
 import { Conv, DEPTHWISE_WEIGHT_FORMS } from '../autodiff/gradients/Conv.js';
-import { DEFAULT_FORMULATIONS, type ConvWeightForm, type DepthwiseWeightForm, type StridedInputForm } from '../autodiff/types.js';
+import { MaxPool } from '../autodiff/gradients/MaxPool.js';
+import { DEFAULT_FORMULATIONS, type ConvWeightForm, type DepthwiseWeightForm, type MaxPoolInputForm, type StridedInputForm } from '../autodiff/types.js';
 
 const THREADS = 2;
 
@@ -294,6 +296,41 @@ export async function benchAuxHeads(reps: number): Promise<Record<string, unknow
   return out;
 }
 
+/**
+ * MaxPool forward + input gradient for each formulation (GradFormulations.maxPoolInput), dY fed
+ * as an input, interleaved: the forward node plus what the rule appends.
+ */
+async function benchMaxPool(label: string, x: number[], k: number, s: number, pad: number, reps: number): Promise<Record<string, unknown>> {
+  const [N, C, H, W] = x as [number, number, number, number];
+  const out = (v: number) => Math.floor((v + 2 * pad - k) / s) + 1;
+  const yDims = [N, C, out(H), out(W)];
+  const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', randn(numel(x), 1), x), dy: new ort.Tensor('float32', randn(numel(yDims), 1), yDims) };
+  const attrs = { kernel_shape: [k, k], strides: [s, s], ...(pad ? { pads: [pad, pad, pad, pad] } : {}) };
+  const make = (maxPoolInput: MaxPoolInputForm) => {
+    const g = new Graph();
+    g.inputs.push({ name: 'x', type: { kind: 'tensor', elemType: 1, shape: x } }, { name: 'dy', type: { kind: 'tensor', elemType: 1, shape: yDims } });
+    const b = new GraphBuilder(g);
+    b.node('MaxPool', ['x'], attrs, { outputs: ['y'], name: 'pool' });
+    const node = { ...g.nodes[0]! };
+    const shapes: Record<string, number[]> = { x, y: yDims, dy: yDims };
+    const r = MaxPool({
+      b, node, opset: 17, formulations: { ...DEFAULT_FORMULATIONS, maxPoolInput },
+      gradOutput: (i) => (i === 0 ? 'dy' : undefined), needsGrad: (i) => i === 0,
+      shape: (v) => shapes[v]!, elemType: () => 1, constant: () => undefined,
+    });
+    g.outputs = [{ name: 'y' }, { name: r[0]! }];
+    return encodeModel(makeModel(g));
+  };
+  const forms: MaxPoolInputForm[] = pad === 0 && k === s ? ['scatter', 'mask'] : ['scatter'];
+  const times = await timeInterleaved(forms.map(make), feeds, reps);
+  return { shape: `${label}: N${N} C${C} ${H}x${W} k${k} s${s} pad ${pad}`, fwd_bwd_ms: Object.fromEntries(forms.map((m, i) => [m, r2(times[i]!)])) };
+}
+
+/** MaxPool shapes of the throughput networks: CNNB's two 2×2/2 pools at batch 128. */
+export async function benchMaxPools(reps: number): Promise<Record<string, unknown>[]> {
+  return [await benchMaxPool('cnnb block0.pool', [128, 32, 32, 32], 2, 2, 0, reps), await benchMaxPool('cnnb block1.pool', [128, 64, 16, 16], 2, 2, 0, reps)];
+}
+
 function benchCases(N: number): Case[] {
   return [
     { name: 'resnet18.layer1.0 (64ch@56x56)', input: [N, 64, 56, 56], build: (n, x) => basicBlock(n, x, 64, 64, 1) },
@@ -315,6 +352,7 @@ export async function benchAutodiff(): Promise<Record<string, unknown>> {
   const blocks: Record<string, unknown> = {};
   const only = process.env.SFF_BENCH_ONLY; // 'depthwise' / 'aux' run only those pieces
   if (only === 'aux') return { ...result, aux_heads: await benchAuxHeads(reps) };
+  if (only === 'maxpool') return { ...result, max_pools: await benchMaxPools(reps) };
   for (const c of only === 'depthwise' ? [] : cases) {
     blocks[c.name] = await benchBlock(c, reps);
     if (process.env.SFF_BENCH_VERBOSE) console.error(c.name, JSON.stringify(blocks[c.name]));

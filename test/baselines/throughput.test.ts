@@ -74,7 +74,7 @@ describe('interleaved measurement', () => {
     const { variants, ratios } = defaultVariants({ headPool: 2 });
     const r = await measureInterleaved({ model: 'builtin:cnnb', imageSize: 16, batch: 8, variants, ratios, memArena: false, threads: 1, warmup: 1, minRounds: 3, maxRounds: 3, maxSeconds: 60 });
     expect(r.rounds).toBe(3);
-    expect(r.variants.map((v) => v.name)).toEqual(['forward', 'bp', 'sff', 'sff head-pool 2', 'sff export', 'sff head-pool 2 export']);
+    expect(r.variants.map((v) => v.name)).toEqual(['forward', 'bp', 'sff', 'sff head-pool 2', 'sff export']);
     for (const v of r.variants) {
       expect(v.msMin).toBeGreaterThan(0);
       expect(v.msQ1).toBeLessThanOrEqual(v.msQ3);
@@ -90,6 +90,7 @@ describe('interleaved measurement', () => {
     const md = throughputMarkdown({ machine: { cpus: 2, node: 'v', ort: '1', loadAverage: [2, 2, 2] }, speed: [r], memory: [], profiles: [], seconds: 1 });
     expect(md).toContain('**cnnb 16×16 b8** (3 rounds, 1 threads)');
     expect(md).toContain('| SFF ÷ BP |');
-    expect(md).toContain('| sff head-pool 2 export |');
+    expect(md).toContain('| sff head-pool 2 |');
+    expect(md).toContain('| SFF ÷ (exported SFF ÷ 3) |');
   }, 60_000);
 });

@@ -12,7 +12,8 @@
  *    The formulation of each part is chosen per `buildGradients` call (ctx.formulations).
  *  - dW, ordinary/grouped conv: im2col built from X transposed to [C,N,H,W]
  *    (Pad, k² strided Slices) against dY as [M, N·OH·OW]:
- *      'auto' (default): one Gemm(transB) over the concatenated [C·k², N·OH·OW]
+ *      'auto' (default): 'conv-dy' (below) for ≤ 16 output channels (the aux heads), else
+ *      one Gemm(transB) over the concatenated [C·k², N·OH·OW]
  *      matrix while it stays ≤ 64 MiB, otherwise one Gemm per tap (no k²-sized
  *      buffer; each tap dies after its Gemm). 'batched' (per-tap batched MatMul
  *      over N without transposing X) is kept as a measured alternative.
@@ -62,6 +63,15 @@ const IM2COL_CONCAT_MAX_BYTES = 64 << 20;
  * With 16 or more channels the im2col Gemm wins (ResNet layer1 3×3: 200 vs 340 ms).
  */
 const CONV_FORM_MAX_CHANNELS = 4;
+/**
+ * 'auto' uses 'conv-dy' for convs with this few output channels (the SFF aux heads: J ≤ 10
+ * classes, k = 5): the per-tap im2col then copies X k² times to feed Gemms only M rows tall.
+ * Measured at batch 32 (ResNet18, MobileNetV3-small) and 128 (CNNB), 2 threads, median of 5,
+ * under heavy contention (load average ~30): dW of the 10-output 5×5 head in ms, auto(im2col) →
+ * conv-dy: ResNet18 layer1 1,638 → 685, layer2 1,440 → 329; MobileNetV3 112² 1,109 → 646,
+ * 56² 499 → 181; CNNB block0 460 → 196, block2 560 → 156 ('conv' was second everywhere).
+ */
+const CONV_DY_MAX_OUTPUTS = 16;
 
 interface ConvGeom {
   N: number;
@@ -213,7 +223,8 @@ function weightGradIm2col(ctx: GradContext, geo: ConvGeom, dy: string): string {
   // Pad op feeding a Conv's kernel input trips onnxruntime's Pad fusion), so it needs pads < k.
   const dyPads = [kh - 1 - w.pads[0]!, kw - 1 - w.pads[1]!, kh - 1 - w.pads[2]!, kw - 1 - w.pads[3]!];
   const unitWindow = w.strides.every((v) => v === 1) && w.dilations.every((v) => v === 1) && dyPads.every((p) => p >= 0);
-  if (g === 1 && im2colMode === 'conv-dy' && unitWindow && k2 > 1) {
+  const convDy = im2colMode === 'conv-dy' || (im2colMode === 'auto' && M <= CONV_DY_MAX_OUTPUTS);
+  if (g === 1 && convDy && unitWindow && k2 > 1) {
     const xKernel = N === 1 ? reshape(b, ctx.node.inputs[0]!, [C, 1, ...geo.inSp]) : transpose(b, ctx.node.inputs[0]!, [1, 0, 2, 3]);
     const flipped = b.op('Conv', [dyMN(b, dy, geo), xKernel], { kernel_shape: geo.inSp, pads: dyPads }); // [M, C, kh, kw], reversed taps
     return slice(b, flipped, [-1, -1], [-(2 ** 62), -(2 ** 62)], [2, 3], [-1, -1], ctx.opset);

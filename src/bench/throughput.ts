@@ -28,20 +28,19 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ort from 'onnxruntime-node';
 import type { GradFormulations } from '../autodiff/index.js';
-import { probeShapes } from '../ir/shapes.js';
 import type { Model } from '../ir/graph.js';
-import { encodeModel } from '../onnx/io.js';
-import { defaultAuxKernel, type HeadPoolSetting } from '../sff/head.js';
-import { ADAMW_DEFAULTS } from '../optim/adamw.js';
-import { blockLayout, buildEvalGraph, buildTrainStep } from '../train/artifacts.js';
-import { BlockRunner } from '../train/runner.js';
-import { sessionOptions, type RuntimeOptions } from '../train/session.js';
+import { numElements } from '../ir/tensor.js';
+import { probeShapes } from '../runtime/probe.js';
+import { createSession, runtimeVersion, type RuntimeOptions, type Session } from '../runtime/session.js';
+import { float32Tensor, int64Tensor, type Tensor } from '../runtime/tensors.js';
+import type { HeadPoolSetting } from '../sff/head.js';
+import type { ParamLayout } from '../blocks/params.js';
+import { buildEvalGraph } from '../train/artifacts.js';
+import type { BlockRunner } from '../train/runner.js';
 import { loadModelSource, prepareModel, type PreparedModel } from '../train/model.js';
-import { planStages, type Stage } from '../train/finetune.js';
-import type { Method, RunConfig } from '../train/options.js';
-import type { ParamLayout } from '../train/params.js';
+import { buildBlockRunner, initialWeights, planStages, type Stage } from '../train/stages.js';
+import { resolveConfig, TRAIN_DEFAULTS, type Method, type RunConfig } from '../train/options.js';
 import { buildExportModel } from '../export/exportModel.js';
 import { stepArithmetic, type StepArithmetic } from './arithmetic.js';
 import { childMain, hwmMB, maxRssMB, resetPeakRss, rssMB, runChild } from './child.js';
@@ -146,31 +145,12 @@ function median(a: readonly number[]): number {
   return quantile(a, 0.5);
 }
 
-/** A run configuration for `planStages` (the parts it reads, the rest at the trainer's defaults). */
+/** A run configuration for `planStages` (the parts it reads, the rest at the trainer's defaults; the learning rate is the from-scratch one). */
 export function benchRunConfig(method: Method, classes: number, imageSize: number, batch: number, fromScratch = true): RunConfig {
-  return {
-    method,
-    model: '',
-    data: '',
-    out: '',
-    epochs: 1,
-    batchSize: batch,
-    lr: 1e-3,
-    weightDecay: 0,
-    seed: 0,
-    ensemble: 'all',
-    norm: fromScratch ? 'chain' : 'none',
-    auxKernel: defaultAuxKernel(classes),
-    blocks: 'auto',
-    freeze: [],
-    normalize: 'imagenet',
-    augment: false,
-    imageSize: [imageSize, imageSize],
-    valFraction: 0.2,
-    lrPatience: 10,
-    stopPatience: 30,
-    classes: Array.from({ length: classes }, (_, i) => `c${i}`),
-  };
+  const model = { imageSize: [imageSize, imageSize] as [number, number], fromScratch, shortName: '', blocks: [] };
+  const names = Array.from({ length: classes }, (_, i) => `c${i}`);
+  const opts = { model: '', data: '', method, epochs: 1, batchSize: batch, lr: TRAIN_DEFAULTS.lr.fromScratch, ensemble: 'all' };
+  return { ...resolveConfig(opts, model, names), out: '' };
 }
 
 function summariseProfiles(files: string[], steps: number): ProfileSummary {
@@ -211,7 +191,7 @@ function summariseProfiles(files: string[], steps: number): ProfileSummary {
 /** What building a variant gives: one step at the case's batch, its sessions and its arithmetic. */
 export interface BuiltVariant {
   step(): Promise<void>;
-  sessions: ort.InferenceSession[];
+  sessions: Session[];
   trainableParams: number;
   /** MACs per image of one step (arithmetic.ts). */
   arithmetic: StepArithmetic;
@@ -223,13 +203,14 @@ export interface BuiltVariant {
 
 export interface BuildEnv {
   classes: number;
-  options(tag: string): ort.InferenceSession.SessionOptions;
+  /** Runtime options of the session named `tag` (threads, arena, profiling). */
+  options(tag: string): RuntimeOptions;
   withEval?: boolean;
 }
 
 const modelSource = (m: string) => (m.startsWith('builtin:') || m.includes('/') || m.endsWith('.onnx') ? m : `builtin:${m}`);
 
-/** A training method's stages with their packed initial parameters, as the trainer plans them. */
+/** A training method's stages with their initial weights, as the trainer plans them. */
 interface PlannedStage extends Stage {
   layout: ParamLayout;
   init: Float32Array;
@@ -240,14 +221,8 @@ async function planBench(c: ThroughputCase, setup: TrainSetup, classes: number):
   const pm = await prepareModel(modelSource(c.model), { imageSize: c.imageSize });
   const cfg: RunConfig = { ...benchRunConfig(setup.method, classes, c.imageSize, c.batch, pm.fromScratch), ...(setup.headPool ? { headPool: setup.headPool } : {}) };
   const stages = planStages(pm, cfg).map((st): PlannedStage => {
-    const { block, objective } = st;
-    const layout = blockLayout(block, objective.params);
-    const init = layout.pack((name) => {
-      const h = objective.params.find((p) => p.name === name);
-      return h ? h.init : new Float32Array(block.constants.get(name)!.raw.slice().buffer);
-    });
-    const state = new Map(block.state.map((s) => [s, new Float32Array(block.constants.get(s)!.raw.slice().buffer)]));
-    return { ...st, layout, init, state };
+    const w = initialWeights(st);
+    return { ...st, layout: w.layout, init: w.params, state: w.state };
   });
   return { pm, cfg, stages };
 }
@@ -293,11 +268,11 @@ function exportModelOf(pm: PreparedModel, cfg: RunConfig, stages: PlannedStage[]
 export async function buildVariant(spec: VariantSpec, c: ThroughputCase, env: BuildEnv): Promise<BuiltVariant> {
   const B = c.batch;
   const J = env.classes;
-  const inputOf = (dims: number[]) => new ort.Tensor('float32', randomInput(B * dims.reduce((a, d) => a * d, 1)), [B, ...dims]);
+  const inputOf = (dims: number[]) => float32Tensor(randomInput(B * numElements(dims)), [B, ...dims]);
   if (spec.kind === 'forward') {
     const { model } = loadModelSource(modelSource(c.model), { imageSize: c.imageSize, classes: J });
     const input = model.graph.inputs.find((i) => !model.graph.initializers.has(i.name))!;
-    const session = await ort.InferenceSession.create(encodeModel(model), env.options(spec.name));
+    const session = await createSession(model, env.options(spec.name));
     const x = inputOf([3, c.imageSize, c.imageSize]);
     return { step: async () => void (await session.run({ [input.name]: x })), sessions: [session], trainableParams: 0, arithmetic: await forwardArithmetic(model), sessionTimes: [] };
   }
@@ -305,32 +280,28 @@ export async function buildVariant(spec: VariantSpec, c: ThroughputCase, env: Bu
   const x0 = inputOf(pm.inputShape);
   if (spec.kind === 'export') {
     const model = exportModelOf(pm, cfg, stages);
-    const session = await ort.InferenceSession.create(encodeModel(model), env.options(spec.name));
+    const session = await createSession(model, env.options(spec.name));
     return { step: async () => void (await session.run({ [pm.inputName]: x0 })), sessions: [session], trainableParams: 0, arithmetic: await forwardArithmetic(model), sessionTimes: [] };
   }
+  // The trainer's own runner per stage (train-step graph, sessions, packed weights).
   const runners: BlockRunner[] = [];
-  const sessions: ort.InferenceSession[] = [];
-  const evalSessions: ort.InferenceSession[] = [];
-  let trainableParams = 0;
-  for (const st of stages) {
-    const { block, objective, layout } = st;
-    const train = await buildTrainStep({ block, objective, classes: J, batchSize: B, adamw: { ...ADAMW_DEFAULTS }, ...(spec.setup.formulations ? { formulations: spec.setup.formulations } : {}) }, layout);
-    const trainSession = await ort.InferenceSession.create(encodeModel(train), env.options(`${spec.name}_train_${block.index}`));
-    let evalSession: ort.InferenceSession | undefined;
-    if (env.withEval) {
-      evalSession = await ort.InferenceSession.create(encodeModel(buildEvalGraph(block, objective, layout, J)), env.options(`${spec.name}_eval_${block.index}`));
-      evalSessions.push(evalSession);
-    }
-    sessions.push(trainSession);
-    const state = new Map([...st.state].map(([s, data]) => [s, { data, dims: block.constants.get(s)!.dims }]));
-    const stateDims = new Map(block.state.map((s) => [s, block.constants.get(s)!.dims]));
-    runners.push(new BlockRunner(block.name, layout, { params: st.init, state }, { train: trainSession, eval: evalSession ?? trainSession }, stateDims, cfg.lr));
-    trainableParams += layout.total;
-  }
-  const labels = new ort.Tensor('int64', BigInt64Array.from({ length: B }, (_, i) => BigInt(i % J)), [B]);
+  for (const st of stages)
+    runners.push(
+      await buildBlockRunner(st, {
+        classes: J,
+        batchSize: B,
+        lr: cfg.lr,
+        withEval: env.withEval ?? false,
+        runtime: env.options(`${spec.name}_block`),
+        ...(spec.setup.formulations ? { formulations: spec.setup.formulations } : {}),
+      }),
+    );
+  const trainableParams = runners.reduce((a, r) => a + r.layout.total, 0);
+  const sessions = [...runners.map((r) => r.sessions.train!), ...runners.flatMap((r) => (r.sessions.eval ? [r.sessions.eval] : []))];
+  const labels = int64Tensor(BigInt64Array.from({ length: B }, (_, i) => BigInt(i % J)), [B]);
   const sessionTimes: number[][] = [];
   const step = async () => {
-    let x: ort.Tensor = x0;
+    let x: Tensor = x0;
     const times: number[] = [];
     for (const r of runners) {
       const ts = performance.now();
@@ -342,11 +313,11 @@ export async function buildVariant(spec: VariantSpec, c: ThroughputCase, env: Bu
   };
   const afterTiming = env.withEval
     ? async () => {
-        let x: ort.Tensor = x0;
+        let x: Tensor = x0;
         for (const r of runners) x = (await r.evaluate(x)).next;
       }
     : undefined;
-  return { step, sessions: [...sessions, ...evalSessions], trainableParams, arithmetic: await trainArithmetic(stages, J), sessionTimes, ...(afterTiming ? { afterTiming } : {}) };
+  return { step, sessions, trainableParams, arithmetic: await trainArithmetic(stages, J), sessionTimes, ...(afterTiming ? { afterTiming } : {}) };
 }
 
 function variantOfMode(spec: MeasureSpec): VariantSpec {
@@ -361,7 +332,7 @@ export async function measure(spec: MeasureSpec): Promise<Measurement> {
   const profileDir = spec.profile ? mkdtempSync(join(tmpdir(), 'sff-profile-')) : undefined;
   const env: BuildEnv = {
     classes: spec.classes ?? 10,
-    options: (tag) => ({ ...sessionOptions(rt), ...(profileDir ? { enableProfiling: true, profileFilePrefix: join(profileDir, tag) } : {}) }),
+    options: (tag) => ({ ...rt, ...(profileDir ? { profilePrefix: join(profileDir, tag) } : {}) }),
     ...(spec.withEval ? { withEval: true } : {}),
   };
   const t0 = performance.now();
@@ -497,7 +468,7 @@ export function ratioStats(perRound: readonly number[]): Pick<RatioResult, 'medi
 export async function measureInterleaved(spec: InterleavedSpec, log: (s: string) => void = () => {}): Promise<InterleavedResult> {
   const t0 = performance.now();
   const rt: RuntimeOptions = { memArena: spec.memArena, ...(spec.threads ? { threads: spec.threads } : {}) };
-  const env: BuildEnv = { classes: spec.classes ?? 10, options: () => sessionOptions(rt) };
+  const env: BuildEnv = { classes: spec.classes ?? 10, options: () => rt };
   const built: { v: VariantSpec; b: BuiltVariant; buildSeconds: number; ms: number[] }[] = [];
   for (const v of spec.variants) {
     const tb = performance.now();
@@ -693,7 +664,7 @@ export async function runThroughput(opts: ThroughputOptions = {}): Promise<Throu
     for (const mode of ['sff', 'bp'] as const) profiles.push(await one(c, mode, true, {}, { profile: true, warmup: 1, reps: 2 }));
   }
   return {
-    machine: { cpus: os.cpus().length, node: process.version, ort: ort.env.versions?.common, loadAverage },
+    machine: { cpus: os.cpus().length, node: process.version, ort: runtimeVersion(), loadAverage },
     speed,
     memory,
     profiles,

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Graph } from '../../src/ir/graph.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { floatTensor } from '../../src/ir/tensor.js';
-import { probeShapes } from '../../src/ir/shapes.js';
+import { probeShapes } from '../../src/runtime/probe.js';
 import { makeModel } from '../../src/ir/graph.js';
 import { stepArithmetic } from '../../src/bench/arithmetic.js';
 import { defaultVariants, measureInterleaved, quantile, ratioStats, SPREAD_FLAG, throughputMarkdown, variantArithmetic } from '../../src/bench/throughput.js';

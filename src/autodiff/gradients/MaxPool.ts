@@ -30,7 +30,7 @@
  */
 import { attrInt, attrInts } from '../../ir/attrs.js';
 import { floatTensor } from '../../ir/tensor.js';
-import { DataType } from '../../onnx/schema.js';
+import { DataType } from '../../ir/types.js';
 import type { GradContext, GradRule } from '../types.js';
 import { padZeros, product, reduce, reshape, slice } from '../helpers.js';
 

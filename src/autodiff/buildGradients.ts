@@ -10,7 +10,7 @@ import { numElements, toNumbers, type TensorData } from '../ir/tensor.js';
 import { DataType } from '../ir/types.js';
 import { isFloatType, zeros } from './helpers.js';
 import { gradientRules } from './registry.js';
-import { NoGradientRuleError, type GradContext, type GradRule } from './types.js';
+import { DEFAULT_FORMULATIONS, NoGradientRuleError, type GradContext, type GradFormulations, type GradRule } from './types.js';
 
 export interface BuildGradientsRequest {
   /** Graph holding the forward nodes; the backward nodes are appended to it. */
@@ -31,6 +31,8 @@ export interface BuildGradientsRequest {
   constants?: ReadonlyMap<string, number[] | TensorData>;
   /** Rules to use instead of the project's registry (tests, extensions). */
   rules?: Record<string, GradRule>;
+  /** Formulations to emit where a rule has several (default DEFAULT_FORMULATIONS). */
+  formulations?: Partial<GradFormulations>;
 }
 
 /**
@@ -57,6 +59,8 @@ export function buildGradients(req: BuildGradientsRequest): Map<string, string> 
   const { graph, loss, wrt, shapes } = req;
   const opset = req.opset ?? 17;
   const rules = req.rules ?? gradientRules;
+  const chosen = Object.entries(req.formulations ?? {}).filter(([, v]) => v !== undefined);
+  const formulations: Readonly<GradFormulations> = { ...DEFAULT_FORMULATIONS, ...Object.fromEntries(chosen) };
   const b = new GraphBuilder(graph, req.prefix ?? '/grad');
 
   const elemType = (v: string): number | undefined => shapes.get(v)?.elemType ?? graph.tensorType(v)?.elemType;
@@ -154,6 +158,7 @@ export function buildGradients(req: BuildGradientsRequest): Map<string, string> 
       b,
       node,
       opset,
+      formulations,
       gradOutput: (i) => outGrads[i],
       needsGrad: (i) => {
         const v = node.inputs[i];

@@ -50,17 +50,36 @@ export function reshape(b: GraphBuilder, x: string, dims: number[]): string {
   return b.op('Reshape', [x, ints(b, dims, 'shape')]);
 }
 
-/** ReduceSum over `axes` (axes as input since opset 13, attribute before). */
+/** The reductions the gradient rules emit. */
+export type ReduceOp = 'ReduceSum' | 'ReduceMean' | 'ReduceMax';
+
+/** A reduction over `axes`: axes are an input from opset 13 (ReduceSum) or 18 (the others), an attribute before. */
+export function reduce(b: GraphBuilder, op: ReduceOp, x: string, axes: number[], keepdims: boolean, opset: number): string {
+  const axesAsInput = op === 'ReduceSum' ? opset >= 13 : opset >= 18;
+  if (axesAsInput) return b.op(op, [x, ints(b, axes, 'axes')], { keepdims: keepdims ? 1 : 0 });
+  return b.op(op, [x], { axes, keepdims: keepdims ? 1 : 0 });
+}
+
+/** ReduceSum over `axes` (the common case of `reduce`). */
 export function reduceSum(b: GraphBuilder, x: string, axes: number[], keepdims: boolean, opset: number): string {
-  if (opset >= 13) return b.op('ReduceSum', [x, ints(b, axes, 'axes')], { keepdims: keepdims ? 1 : 0 });
-  return b.op('ReduceSum', [x], { axes, keepdims: keepdims ? 1 : 0 });
+  return reduce(b, 'ReduceSum', x, axes, keepdims, opset);
+}
+
+/** Unsqueeze (axes as input since opset 13, attribute before). */
+export function unsqueeze(b: GraphBuilder, x: string, axes: number[], opset: number): string {
+  if (opset >= 13) return b.op('Unsqueeze', [x, ints(b, axes, 'axes')]);
+  return b.op('Unsqueeze', [x], { axes });
+}
+
+export function transpose(b: GraphBuilder, x: string, perm: number[]): string {
+  return b.op('Transpose', [x], { perm });
 }
 
 /**
  * Sums a gradient of shape `from` back to the shape `to` of an operand that
  * numpy-broadcast to `from` (ReduceSum over broadcast axes, then Reshape).
  */
-export function reduceToShape(b: GraphBuilder, g: string, from: number[], to: number[], opset: number): string {
+export function reduceToShape(b: GraphBuilder, g: string, from: readonly number[], to: readonly number[], opset: number): string {
   if (from.length === to.length && from.every((d, i) => d === to[i])) return g;
   const lead = from.length - to.length;
   if (lead < 0) throw new Error(`cannot reduce a gradient of shape [${from}] to the larger shape [${to}]`);
@@ -74,7 +93,7 @@ export function reduceToShape(b: GraphBuilder, g: string, from: number[], to: nu
   // After keepdims the shape is `from` with the axes set to 1; drop the leading ones.
   const kept = from.map((d, i) => (axes.includes(i) ? 1 : d));
   const same = kept.length === to.length && kept.every((d, i) => d === to[i]);
-  return same ? r : reshape(b, r, to);
+  return same ? r : reshape(b, r, [...to]);
 }
 
 /**
@@ -101,7 +120,7 @@ export function constScalar(ctx: GradContext, v: string | undefined): number | u
   return c && c.length === 1 ? c[0] : undefined;
 }
 
-export function product(dims: number[]): number {
+export function product(dims: readonly number[]): number {
   return numElements(dims);
 }
 

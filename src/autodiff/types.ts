@@ -5,6 +5,43 @@
 import type { GraphBuilder } from '../ir/builder.js';
 import type { Node } from '../ir/graph.js';
 
+/**
+ * Depthwise Conv weight gradient (group = C_in, multiplier 1); the formulations are described in
+ * gradients/Conv.ts. All give the same gradient; they differ in speed per shape.
+ */
+export type DepthwiseWeightForm = 'im2col-mul' | 'grouped-conv' | 'grouped-conv-c' | 'im2col-matmul' | 'row-matmul';
+/** Ordinary/grouped Conv weight gradient (gradients/Conv.ts). */
+export type ConvWeightForm = 'auto' | 'per-tap' | 'concat' | 'batched' | 'conv' | 'conv-dy';
+/** Strided Conv input gradient (gradients/Conv.ts). */
+export type StridedInputForm = 'auto' | 'convtranspose' | 'zero-insert';
+
+/**
+ * MaxPool input gradient (gradients/MaxPool.ts): 'scatter' (dY scattered onto the arg-max
+ * indices), 'mask' (dY broadcast over each window where X equals the window's maximum, first
+ * maximum only — windows that tile the input only), 'auto' (mask where it applies).
+ */
+export type MaxPoolInputForm = 'auto' | 'scatter' | 'mask';
+
+/**
+ * Which of several equivalent formulations a rule emits where an op's gradient has more than
+ * one: the maths is the same, the speed depends on shapes and runtime. Chosen per
+ * `buildGradients` call, so a bench can build variants side by side in one process.
+ */
+export interface GradFormulations {
+  depthwiseWeight: DepthwiseWeightForm;
+  convWeight: ConvWeightForm;
+  stridedConvInput: StridedInputForm;
+  maxPoolInput: MaxPoolInputForm;
+}
+
+/** The formulations that measured fastest on the bench (bench/README.md, README "Where the time goes"). */
+export const DEFAULT_FORMULATIONS: Readonly<GradFormulations> = Object.freeze({
+  depthwiseWeight: 'grouped-conv',
+  convWeight: 'auto',
+  stridedConvInput: 'convtranspose',
+  maxPoolInput: 'scatter',
+});
+
 export interface GradContext {
   /** Appends backward nodes (names are made unique under the builder's prefix). */
   readonly b: GraphBuilder;
@@ -12,6 +49,8 @@ export interface GradContext {
   readonly node: Node;
   /** Opset of the ai.onnx domain the graph is built for. */
   readonly opset: number;
+  /** The formulation to emit where a rule has several. */
+  readonly formulations: Readonly<GradFormulations>;
   /** Gradient of the loss w.r.t. output `i` of `node`, or undefined when none flows back. */
   gradOutput(i: number): string | undefined;
   /** Whether input `i`'s gradient is needed (a trainable, or on a path to one). */

@@ -3,11 +3,13 @@
  * for ResNet18 layer1/layer3 BasicBlocks and a MobileNetV3-small block at
  * batch 32 (224×224-derived sizes), on onnxruntime CPU with 2 intra-op threads.
  * Also times the depthwise-conv gradient pieces separately and compares the
- * depthwise weight-gradient formulations (Conv.ts `setDepthwiseMode`).
+ * depthwise weight-gradient formulations (GradFormulations.depthwiseWeight, built side by side).
  *
  * Standalone: `npx tsc -p tsconfig.json && node dist/bench/autodiff.js` prints JSON.
  * Env: SFF_BENCH_REPS (timed runs, default 5), SFF_BENCH_BATCH (default 32),
- * SFF_BENCH_ONLY=depthwise (only the depthwise-gradient pieces).
+ * SFF_BENCH_ONLY=depthwise (only the depthwise-gradient pieces), SFF_BENCH_ONLY=aux (only the aux
+ * heads' conv: forward, dX and every weight-gradient formulation at the throughput networks' shapes),
+ * SFF_BENCH_ONLY=maxpool (MaxPool forward + input gradient per formulation at CNNB's shapes).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -22,7 +24,9 @@ import { probeShapes } from '../runtime/probe.js';
 import { createSession as createRuntimeSession, runtimeVersion, type Session } from '../runtime/session.js';
 import { float32Tensor, type Tensor } from '../runtime/tensors.js';
 import { buildGradients } from '../autodiff/buildGradients.js';
-import { Conv, getDepthwiseMode, setDepthwiseMode, setStridedDxMode, type DepthwiseMode, type StridedDxMode } from '../autodiff/gradients/Conv.js';
+import { Conv, DEPTHWISE_WEIGHT_FORMS } from '../autodiff/gradients/Conv.js';
+import { MaxPool } from '../autodiff/gradients/MaxPool.js';
+import { DEFAULT_FORMULATIONS, type ConvWeightForm, type DepthwiseWeightForm, type MaxPoolInputForm, type StridedInputForm } from '../autodiff/types.js';
 
 const THREADS = 2;
 
@@ -197,7 +201,7 @@ async function benchDepthwise(N: number, C: number, H: number, k: number, s: num
   const yDims = [N, C, OH, OH];
   const wData = randn(C * k * k, 0.2);
   const feeds: Record<string, Tensor> = { x: float32Tensor(randn(numElements(xDims), 1), xDims), dy: float32Tensor(randn(numElements(yDims), 1), yDims) };
-  const make = (which: 'fwd' | 'dx' | 'dw', mode?: DepthwiseMode, dxMode?: StridedDxMode) => {
+  const make = (which: 'fwd' | 'dx' | 'dw', mode?: DepthwiseWeightForm, dxMode?: StridedInputForm) => {
     const g = new Graph();
     g.inputs.push({ name: 'x', type: { kind: 'tensor', elemType: 1, shape: xDims } }, { name: 'dy', type: { kind: 'tensor', elemType: 1, shape: yDims } });
     g.initializers.set('w', floatTensor('w', [C, 1, k, k], wData));
@@ -210,21 +214,18 @@ async function benchDepthwise(N: number, C: number, H: number, k: number, s: num
       return { g, feeds };
     }
     g.nodes = [];
-    const prev = getDepthwiseMode();
-    if (mode) setDepthwiseMode(mode);
-    if (dxMode) setStridedDxMode(dxMode);
     const shapes: Record<string, number[]> = { x: xDims, w: [C, 1, k, k], y: yDims, dy: yDims };
     const out = Conv({
-      b, node, opset: 17, gradOutput: (i) => (i === 0 ? 'dy' : undefined), needsGrad: (i) => (which === 'dx' ? i === 0 : i === 1),
+      b, node, opset: 17,
+      formulations: { ...DEFAULT_FORMULATIONS, ...(mode ? { depthwiseWeight: mode } : {}), ...(dxMode ? { stridedConvInput: dxMode } : {}) },
+      gradOutput: (i) => (i === 0 ? 'dy' : undefined), needsGrad: (i) => (which === 'dx' ? i === 0 : i === 1),
       shape: (v) => shapes[v]!, elemType: () => 1, constant: () => undefined,
     });
-    setDepthwiseMode(prev);
-    setStridedDxMode('convtranspose');
     g.outputs = [{ name: (which === 'dx' ? out[0] : out[1])! }];
     return { g, feeds };
   };
   const res: Record<string, unknown> = { shape: `N${N} C${C} ${H}x${H} k${k} s${s}` };
-  const modes: DepthwiseMode[] = ['im2col-mul', 'grouped-conv', 'grouped-conv-c', 'im2col-matmul', 'row-matmul'];
+  const modes = DEPTHWISE_WEIGHT_FORMS;
   const built = [make('fwd'), make('dx'), ...modes.map((m) => make('dw', m))];
   if (s > 1) built.push(make('dx', undefined, 'convtranspose'), make('dx', undefined, 'zero-insert'));
   const times = await timeInterleaved(built.map((m) => encodeModel(makeModel(m.g))), feeds, reps);
@@ -235,6 +236,97 @@ async function benchDepthwise(N: number, C: number, H: number, k: number, s: num
   modes.forEach((m, i) => (dw[m] = r2(times[i + 2]!)));
   res.dw_ms = dw;
   return res;
+}
+
+/**
+ * The aux head's conv (k×k, stride 1, 'same' pads, J outputs) alone: forward, dX, and dW
+ * in every ordinary-conv weight formulation (GradFormulations.convWeight), dY fed as an
+ * input so only the rule's ops are timed, all sessions interleaved.
+ */
+async function benchAuxHead(label: string, x: number[], J: number, k: number, reps: number): Promise<Record<string, unknown>> {
+  const [N, C, H, W] = x as [number, number, number, number];
+  const p = Math.floor(k / 2);
+  const yDims = [N, J, H, W];
+  const feeds: Record<string, Tensor> = { x: float32Tensor(randn(numElements(x), 1), x), dy: float32Tensor(randn(numElements(yDims), 1), yDims) };
+  const wData = randn(J * C * k * k, 0.05);
+  const make = (which: 'fwd' | 'dx' | 'dw', convWeight?: ConvWeightForm) => {
+    const g = new Graph();
+    g.inputs.push({ name: 'x', type: { kind: 'tensor', elemType: 1, shape: x } }, { name: 'dy', type: { kind: 'tensor', elemType: 1, shape: yDims } });
+    g.initializers.set('w', floatTensor('w', [J, C, k, k], wData));
+    const b = new GraphBuilder(g);
+    b.node('Conv', ['x', 'w'], { kernel_shape: [k, k], pads: [p, p, k - 1 - p, k - 1 - p] }, { outputs: ['y'], name: 'aux' });
+    const node = { ...g.nodes[0]! };
+    if (which === 'fwd') {
+      g.outputs = [{ name: 'y' }];
+      return encodeModel(makeModel(g));
+    }
+    g.nodes = [];
+    const shapes: Record<string, number[]> = { x, w: [J, C, k, k], y: yDims, dy: yDims };
+    const out = Conv({
+      b, node, opset: 17,
+      formulations: { ...DEFAULT_FORMULATIONS, ...(convWeight ? { convWeight } : {}) },
+      gradOutput: (i) => (i === 0 ? 'dy' : undefined), needsGrad: (i) => (which === 'dx' ? i === 0 : i === 1),
+      shape: (v) => shapes[v]!, elemType: () => 1, constant: () => undefined,
+    });
+    g.outputs = [{ name: (which === 'dx' ? out[0] : out[1])! }];
+    return encodeModel(makeModel(g));
+  };
+  const forms: ConvWeightForm[] = ['auto', 'per-tap', 'concat', 'batched', 'conv', 'conv-dy'];
+  const times = await timeInterleaved([make('fwd'), make('dx'), ...forms.map((m) => make('dw', m))], feeds, reps);
+  return { shape: `${label}: N${N} C${C} ${H}x${W} → ${J}, k${k}`, fwd_ms: r2(times[0]!), dx_ms: r2(times[1]!), dw_ms: Object.fromEntries(forms.map((m, i) => [m, r2(times[i + 2]!)])) };
+}
+
+/** Aux-head shapes of the three throughput networks (block outputs at their bench batch sizes). */
+export async function benchAuxHeads(reps: number): Promise<Record<string, unknown>[]> {
+  const out: Record<string, unknown>[] = [];
+  const cases: [string, number[]][] = [
+    ['resnet18 layer1', [32, 64, 56, 56]],
+    ['resnet18 layer2', [32, 128, 28, 28]],
+    ['mobilenetv3-small features.0', [32, 16, 112, 112]],
+    ['mobilenetv3-small features.1', [32, 16, 56, 56]],
+    ['cnnb block0', [128, 32, 16, 16]],
+    ['cnnb block2', [128, 128, 8, 8]],
+  ];
+  for (const [label, x] of cases) {
+    out.push(await benchAuxHead(label, x, 10, 5, reps));
+    if (process.env.SFF_BENCH_VERBOSE) console.error(JSON.stringify(out.at(-1)));
+  }
+  return out;
+}
+
+/**
+ * MaxPool forward + input gradient for each formulation (GradFormulations.maxPoolInput), dY fed
+ * as an input, interleaved: the forward node plus what the rule appends.
+ */
+async function benchMaxPool(label: string, x: number[], k: number, s: number, pad: number, reps: number): Promise<Record<string, unknown>> {
+  const [N, C, H, W] = x as [number, number, number, number];
+  const out = (v: number) => Math.floor((v + 2 * pad - k) / s) + 1;
+  const yDims = [N, C, out(H), out(W)];
+  const feeds: Record<string, Tensor> = { x: float32Tensor(randn(numElements(x), 1), x), dy: float32Tensor(randn(numElements(yDims), 1), yDims) };
+  const attrs = { kernel_shape: [k, k], strides: [s, s], ...(pad ? { pads: [pad, pad, pad, pad] } : {}) };
+  const make = (maxPoolInput: MaxPoolInputForm) => {
+    const g = new Graph();
+    g.inputs.push({ name: 'x', type: { kind: 'tensor', elemType: 1, shape: x } }, { name: 'dy', type: { kind: 'tensor', elemType: 1, shape: yDims } });
+    const b = new GraphBuilder(g);
+    b.node('MaxPool', ['x'], attrs, { outputs: ['y'], name: 'pool' });
+    const node = { ...g.nodes[0]! };
+    const shapes: Record<string, number[]> = { x, y: yDims, dy: yDims };
+    const r = MaxPool({
+      b, node, opset: 17, formulations: { ...DEFAULT_FORMULATIONS, maxPoolInput },
+      gradOutput: (i) => (i === 0 ? 'dy' : undefined), needsGrad: (i) => i === 0,
+      shape: (v) => shapes[v]!, elemType: () => 1, constant: () => undefined,
+    });
+    g.outputs = [{ name: 'y' }, { name: r[0]! }];
+    return encodeModel(makeModel(g));
+  };
+  const forms: MaxPoolInputForm[] = pad === 0 && k === s ? ['scatter', 'mask'] : ['scatter'];
+  const times = await timeInterleaved(forms.map(make), feeds, reps);
+  return { shape: `${label}: N${N} C${C} ${H}x${W} k${k} s${s} pad ${pad}`, fwd_bwd_ms: Object.fromEntries(forms.map((m, i) => [m, r2(times[i]!)])) };
+}
+
+/** MaxPool shapes of the throughput networks: CNNB's two 2×2/2 pools at batch 128. */
+export async function benchMaxPools(reps: number): Promise<Record<string, unknown>[]> {
+  return [await benchMaxPool('cnnb block0.pool', [128, 32, 32, 32], 2, 2, 0, reps), await benchMaxPool('cnnb block1.pool', [128, 64, 16, 16], 2, 2, 0, reps)];
 }
 
 function benchCases(N: number): Case[] {
@@ -253,10 +345,12 @@ export const __test = { Net, cases: benchCases, basicBlock, invertedResidual };
 export async function benchAutodiff(): Promise<Record<string, unknown>> {
   const reps = Number(process.env.SFF_BENCH_REPS ?? 5);
   const N = Number(process.env.SFF_BENCH_BATCH ?? 32);
-  const result: Record<string, unknown> = { threads: THREADS, batch: N, reps, depthwise_mode: getDepthwiseMode(), ort: runtimeVersion() };
+  const result: Record<string, unknown> = { threads: THREADS, batch: N, reps, depthwise_mode: DEFAULT_FORMULATIONS.depthwiseWeight, ort: runtimeVersion() };
   const cases = benchCases(N);
   const blocks: Record<string, unknown> = {};
-  const only = process.env.SFF_BENCH_ONLY; // 'depthwise' skips the blocks and profiles
+  const only = process.env.SFF_BENCH_ONLY; // 'depthwise' / 'aux' run only those pieces
+  if (only === 'aux') return { ...result, aux_heads: await benchAuxHeads(reps) };
+  if (only === 'maxpool') return { ...result, max_pools: await benchMaxPools(reps) };
   for (const c of only === 'depthwise' ? [] : cases) {
     blocks[c.name] = await benchBlock(c, reps);
     if (process.env.SFF_BENCH_VERBOSE) console.error(c.name, JSON.stringify(blocks[c.name]));

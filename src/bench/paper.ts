@@ -440,8 +440,8 @@ export async function runPaper(o: PaperOptions): Promise<PaperReport> {
   const order = longestFirst(planned);
   await runPool(order.length, jobs, (k) => runOne(order[k]!));
   if (o.suites.includes('throughput') && !o.dryRun) {
-    log('throughput (each measurement in its own process):');
-    report.throughput = await runThroughput({ log, profile: true });
+    log('throughput (per case: every variant in one process, steps interleaved; memory: each run in its own process):');
+    report.throughput = await runThroughput({ log, profile: true, ...(o.maxSteps ? { minRounds: 3, maxRounds: 3 } : {}), ...(o.threads ? { threads: o.threads } : {}) });
     save();
   }
   if (!o.dryRun) log(`results: ${jsonPath}, ${mdPath}`);

@@ -2,6 +2,11 @@
  * The per-block SFF head (the paper's aux head): optional per-sample LayerNorm over (C,H,W)
  * with a per-channel affine, an auxiliary k×k conv to J channels, and the
  * goodness g[n,j] = mean over (h,w) of A[n,j,h,w]².
+ *
+ * Cheaper heads (the paper's conclusion proposes more efficient pooling): with a pool
+ * factor p > 1 the aux conv reads the (normalised) block output average-pooled p×p
+ * (stride p), so its cost drops by p². The goodness is a spatial mean of squares, which
+ * the pooled map estimates at lower resolution; the conv's weights keep their shape.
  */
 import type { GraphBuilder } from '../ir/builder.js';
 import { Rng } from '../util/rng.js';
@@ -21,6 +26,41 @@ export interface HeadSpec {
   kernel: number;
   norm: NormPlacement;
   seed: number;
+  /** Average-pool factor applied before the aux conv (1 or absent: none); see `resolveHeadPool`. */
+  pool?: number;
+}
+
+/** `--head-pool`: 'off', a fixed factor N, or 'auto' (by the block output's size). */
+export type HeadPoolSetting = 'auto' | 'off' | number;
+
+/** Default `--head-pool`: the paper's head (no pooling) until a cheaper one is measured to hold accuracy (bench/README.md). */
+export const DEFAULT_HEAD_POOL: HeadPoolSetting = 'off';
+
+/** 'auto' pools by the largest power of two that leaves the aux conv at least this many rows and columns. */
+export const HEAD_POOL_AUTO_MIN_SIDE = 8;
+
+/** Parses a `--head-pool` value; the error names the flag and the accepted values. */
+export function parseHeadPool(value: string | number): HeadPoolSetting {
+  const v = String(value).trim();
+  if (v === 'auto' || v === 'off') return v;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--head-pool ${v}: give auto, off, or a whole pool factor ≥ 1 (e.g. 2 pools the block output 2×2 before the aux conv)`);
+  return n === 1 ? 'off' : n;
+}
+
+/**
+ * The pool factor for a block whose output is [C, ...spatial]: 1 for 'off', the factor for N
+ * (capped so at least one row and column remain), for 'auto' the largest power of two p
+ * with min(spatial)/p ≥ HEAD_POOL_AUTO_MIN_SIDE (ResNet18 224: 56 → 14, 28 → 14, 14 unpooled;
+ * CNNB 32: 16 → 8, 8 unpooled).
+ */
+export function resolveHeadPool(setting: HeadPoolSetting, spatial: readonly number[]): number {
+  if (setting === 'off' || spatial.length !== 2) return 1;
+  const side = Math.min(...spatial);
+  if (setting !== 'auto') return Math.max(1, Math.min(setting, side));
+  let p = 1;
+  while (side / (2 * p) >= HEAD_POOL_AUTO_MIN_SIDE) p *= 2;
+  return p;
 }
 
 export interface HeadOutputs {
@@ -71,9 +111,11 @@ export function appendLayerNorm(b: GraphBuilder, y: string, weight: string, bias
  */
 export function appendHead(b: GraphBuilder, y: string, spec: HeadSpec, prefix: string, param: (name: string) => string): HeadOutputs {
   const z = spec.norm === 'none' ? y : appendLayerNorm(b, y, param(`${prefix}.norm.weight`), param(`${prefix}.norm.bias`));
+  const pool = spec.pool ?? 1;
+  const headIn = pool > 1 ? b.op('AveragePool', [z], { kernel_shape: [pool, pool], strides: [pool, pool] }, 'aux/pool') : z;
   const p = Math.floor(spec.kernel / 2);
   const q = spec.kernel - 1 - p;
-  const a = b.op('Conv', [z, param(`${prefix}.aux.weight`), param(`${prefix}.aux.bias`)], { kernel_shape: [spec.kernel, spec.kernel], pads: [p, p, q, q] }, 'aux/Conv');
+  const a = b.op('Conv', [headIn, param(`${prefix}.aux.weight`), param(`${prefix}.aux.bias`)], { kernel_shape: [spec.kernel, spec.kernel], pads: [p, p, q, q] }, 'aux/Conv');
   const sq = b.op('Mul', [a, a], {}, 'goodness/square');
   const goodness = b.op('ReduceMean', [sq], { axes: [2, 3], keepdims: 0 }, 'goodness/mean');
   return { next: spec.norm === 'chain' ? z : y, goodness };

@@ -9,7 +9,7 @@ import { Graph, makeModel, type Model } from '../ir/graph.js';
 import { GraphBuilder } from '../ir/builder.js';
 import { DataType } from '../ir/types.js';
 import { probeShapes } from '../runtime/probe.js';
-import { buildGradients } from '../autodiff/index.js';
+import { buildGradients, type GradFormulations } from '../autodiff/index.js';
 import { bnRunningStatUpdate } from '../autodiff/gradients/BatchNormalization.js';
 import { appendGoodnessLoss, type HeadParam } from '../sff/head.js';
 import type { Objective } from '../sff/objective.js';
@@ -45,6 +45,8 @@ export interface BlockArtifactsSpec {
   adamw: AdamWConfig;
   /** PyTorch momentum for BN running statistics (ONNX momentum = 1 − this). */
   bnMomentum?: number;
+  /** Gradient formulations where a rule has several (default: the project's; the bench compares others). */
+  formulations?: Partial<GradFormulations>;
 }
 
 /** The parameter layout of a block: its trainables then its head's parameters. */
@@ -148,7 +150,7 @@ export async function buildTrainStep(spec: BlockArtifactsSpec, layout: ParamLayo
     b.node('Identity', [mean], {}, { outputs: [IO.stateOut(n.inputs[3]!)], name: 'out/running_mean' });
     b.node('Identity', [variance], {}, { outputs: [IO.stateOut(n.inputs[4]!)], name: 'out/running_var' });
   }
-  const grads = buildGradients({ graph: g, loss, wrt: layout.entries.map((e) => e.name), shapes, opset: OPSET, prefix: '/grad', block: block.name });
+  const grads = buildGradients({ graph: g, loss, wrt: layout.entries.map((e) => e.name), shapes, opset: OPSET, prefix: '/grad', block: block.name, formulations: spec.formulations });
   const flatGrad = appendPack(new GraphBuilder(g, '/grad'), grads, layout);
   const ob = new GraphBuilder(g, '/adamw');
   appendAdamW(ob, { param: IO.params, grad: flatGrad, m: IO.m, v: IO.v, lr: IO.lr, step: IO.step }, spec.adamw, { param: IO.paramsOut, m: IO.mOut, v: IO.vOut });

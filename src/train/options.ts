@@ -1,7 +1,7 @@
 /** Options of a fine-tuning run, their defaults, and how they are resolved against the model and data. */
 import { resolve, join } from 'node:path';
 import { DATA_DEFAULTS } from '../data/index.js';
-import { defaultAuxKernel, type NormPlacement } from '../sff/head.js';
+import { DEFAULT_HEAD_POOL, defaultAuxKernel, type HeadPoolSetting, type NormPlacement } from '../sff/head.js';
 import { formatEnsemble, parseEnsemble } from '../sff/ensemble.js';
 import { safeFileName } from '../util/paths.js';
 import type { PreparedModel } from './model.js';
@@ -36,6 +36,8 @@ export interface FinetuneOptions {
   norm?: NormPlacement | 'auto';
   /** Aux conv kernel size, or 'auto' (5 for J ≤ 10, else 3). */
   auxKernel?: number | 'auto';
+  /** Average-pool each block output before its aux conv: off, a factor N, or auto (see sff/head.ts). */
+  headPool?: HeadPoolSetting;
   /** auto | cuts | comma-separated cut tensors. */
   blocks?: string;
   /** Block names or indices to run forward only (their heads still train). */
@@ -108,6 +110,8 @@ export interface RunConfig {
   ensemble: string;
   norm: NormPlacement;
   auxKernel: number;
+  /** Head pooling; absent means off (so checkpoints written before the option resume unchanged). */
+  headPool?: HeadPoolSetting;
   blocks: string;
   freeze: string[];
   normalize: string;
@@ -176,6 +180,7 @@ export function resolveConfig(opts: FinetuneOptions, pm: ModelFacts, classes: st
     ensemble: formatEnsemble(parseEnsemble(!opts.ensemble || opts.ensemble === 'auto' ? (pm.fromScratch || pm.blocks.length <= 4 ? 'all' : 'last:4') : opts.ensemble)),
     norm: !opts.norm || opts.norm === 'auto' ? (pm.fromScratch ? 'chain' : 'none') : opts.norm,
     auxKernel: opts.auxKernel === undefined || opts.auxKernel === 'auto' ? defaultAuxKernel(classes.length) : opts.auxKernel,
+    ...((opts.headPool ?? DEFAULT_HEAD_POOL) !== 'off' ? { headPool: opts.headPool ?? DEFAULT_HEAD_POOL } : {}),
     blocks: opts.blocks ?? 'auto',
     freeze: opts.freeze ?? [],
     normalize: opts.normalize ?? pm.normalize ?? DATA_DEFAULTS.normalize,

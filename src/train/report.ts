@@ -83,7 +83,7 @@ export function formatEvent(e: FinetuneEvent, verbosity: Verbosity = 'normal'): 
     }
     case 'config': {
       const c = e.config;
-      return quiet ? [] : [`run    ${c.out}  (${c.method}, norm ${c.norm}, aux ${c.auxKernel}×${c.auxKernel}, lr ${c.lr}, batch ${c.batchSize}, ensemble ${c.ensemble}, seed ${c.seed}; ${e.path})`];
+      return quiet ? [] : [`run    ${c.out}  (${c.method}, norm ${c.norm}, aux ${c.auxKernel}×${c.auxKernel}${c.headPool ? ` head pool ${c.headPool}` : ''}, lr ${c.lr}, batch ${c.batchSize}, ensemble ${c.ensemble}, seed ${c.seed}; ${e.path})`];
     }
     case 'warning':
       return [`warning: ${e.message}`];

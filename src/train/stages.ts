@@ -9,12 +9,14 @@ import { encodeModel } from '../onnx/io.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { pathInside, safeFileName } from '../util/paths.js';
 import { numElements } from '../ir/tensor.js';
+import { resolveHeadPool } from '../sff/head.js';
 import { classifierObjective, cwcObjective, linearProbe, sffObjective, type Objective } from '../sff/objective.js';
 import { ADAMW_DEFAULTS } from '../optim/adamw.js';
 import { mixSeed } from '../util/rng.js';
 import { createSession, type RuntimeOptions } from '../runtime/session.js';
 import type { TrainBlock } from '../blocks/block.js';
 import type { ParamLayout } from '../blocks/params.js';
+import type { GradFormulations } from '../autodiff/index.js';
 import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix, initialParams } from './artifacts.js';
 import { BlockRunner } from './runner.js';
 import { bpBlock, type PreparedModel } from './model.js';
@@ -48,7 +50,7 @@ export function planStages(pm: PreparedModel, cfg: RunConfig): Stage[] {
     const objective =
       cfg.method === 'cwc'
         ? cwcObjective(block.outputShape[0]!, J)
-        : sffObjective({ channels: block.outputShape[0]!, classes: J, kernel: cfg.auxKernel, norm: cfg.norm, seed: mixSeed(cfg.seed, block.index, 0x5ff) }, headPrefix(block));
+        : sffObjective({ channels: block.outputShape[0]!, classes: J, kernel: cfg.auxKernel, norm: cfg.norm, seed: mixSeed(cfg.seed, block.index, 0x5ff), pool: resolveHeadPool(cfg.headPool ?? 'off', block.outputShape.slice(1)) }, headPrefix(block));
     return { block, objective, role: 'layer' as const };
   });
   if (cfg.method === 'cwc') {
@@ -70,16 +72,29 @@ export interface BlockRunnerSpec {
   runtime: RuntimeOptions;
   /** Also write the train and eval graphs into this folder. */
   graphsDir?: string;
+  /** Gradient formulations where a rule has several (default: the project's; the bench compares others). */
+  formulations?: Partial<GradFormulations>;
 }
 
-/** One stage's runner: parameters packed from the block and its head, train (and eval) sessions built. */
-export async function buildBlockRunner({ block, objective }: Stage, spec: BlockRunnerSpec): Promise<BlockRunner> {
+/** A stage's parameter layout with its initial values (block weights, fresh head) and BN running statistics. */
+export function initialWeights({ block, objective }: Stage): { layout: ParamLayout; params: Float32Array; state: Map<string, Float32Array> } {
   const hp = objective.params;
   const layout: ParamLayout = blockLayout(block, hp);
   const floats = (name: string) => new Float32Array(block.constants.get(name)!.raw.slice().buffer);
-  const init = initialParams(block, hp, layout);
+  return { layout, params: initialParams(block, hp, layout), state: new Map(block.state.map((s) => [s, floats(s)])) };
+}
+
+/** One stage's runner: parameters packed from the block and its head, train (and eval) sessions built. */
+export async function buildBlockRunner(stage: Stage, spec: BlockRunnerSpec): Promise<BlockRunner> {
+  const { block, objective } = stage;
+  const { layout, params: init, state: initialState } = initialWeights(stage);
   const adamw = { ...ADAMW_DEFAULTS, ...(spec.weightDecay !== undefined ? { weightDecay: spec.weightDecay } : {}) };
-  const train = encodeModel(await buildTrainStep({ block, objective, classes: spec.classes, batchSize: spec.batchSize, adamw, ...(spec.bnMomentum !== undefined ? { bnMomentum: spec.bnMomentum } : {}) }, layout));
+  const train = encodeModel(
+    await buildTrainStep(
+      { block, objective, classes: spec.classes, batchSize: spec.batchSize, adamw, ...(spec.bnMomentum !== undefined ? { bnMomentum: spec.bnMomentum } : {}), ...(spec.formulations ? { formulations: spec.formulations } : {}) },
+      layout,
+    ),
+  );
   const evalGraph = spec.withEval ? encodeModel(buildEvalGraph(block, objective, layout, spec.classes)) : undefined;
   if (spec.graphsDir) {
     mkdirSync(spec.graphsDir, { recursive: true });
@@ -91,7 +106,7 @@ export async function buildBlockRunner({ block, objective }: Stage, spec: BlockR
   const rt = (kind: string): RuntimeOptions => ({ ...spec.runtime, ...(spec.runtime.profilePrefix ? { profilePrefix: `${spec.runtime.profilePrefix}${kind}_${block.index}` } : {}) });
   const sessions = { train: await createSession(train, rt('train')), ...(evalGraph ? { eval: await createSession(evalGraph, rt('eval')) } : {}) };
   const stateDims = new Map(block.state.map((s) => [s, block.constants.get(s)!.dims]));
-  const state = new Map(block.state.map((s) => [s, { data: floats(s), dims: block.constants.get(s)!.dims }]));
+  const state = new Map([...initialState].map(([s, data]) => [s, { data, dims: block.constants.get(s)!.dims }]));
   return new BlockRunner(block.name, layout, { params: init, state }, sessions, stateDims, spec.lr);
 }
 

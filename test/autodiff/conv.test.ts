@@ -3,9 +3,10 @@
  * Conv is bilinear in (x, w), so central differences are exact up to float32
  * rounding: eps 0.1, |analytic − numeric| ≤ 1e-3 + 1e-3·|numeric|.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AttrValue } from '../../src/ir/attrs.js';
-import { setDepthwiseMode, setIm2colMode, setStridedDxMode, type DepthwiseMode } from '../../src/autodiff/gradients/Conv.js';
+import { DEPTHWISE_WEIGHT_FORMS } from '../../src/autodiff/gradients/Conv.js';
+import type { GradFormulations } from '../../src/autodiff/types.js';
 import { checkGradients } from './harness.js';
 
 const tol = { eps: 0.1, rtol: 1e-3, atol: 1e-3 };
@@ -19,7 +20,7 @@ interface ConvCase {
   dx?: boolean;
 }
 
-async function checkConv(c: ConvCase) {
+async function checkConv(c: ConvCase, formulations?: Partial<GradFormulations>) {
   const inputs: Record<string, { dims: number[]; trainable: boolean }> = {
     x: { dims: c.x, trainable: c.dx !== false },
     w: { dims: c.w, trainable: true },
@@ -28,6 +29,7 @@ async function checkConv(c: ConvCase) {
   const r = await checkGradients({
     ...tol,
     inputs,
+    formulations,
     build: (b, i) => b.op('Conv', c.bias ? [i.x!, i.w!, i.bias!] : [i.x!, i.w!], c.attrs),
   });
   expect(r.analytic.w!.length).toBe(c.w.reduce((p, v) => p * v, 1));
@@ -66,35 +68,38 @@ describe('Conv gradient (central differences)', () => {
 });
 
 describe('Conv gradient: alternative formulations', () => {
-  afterEach(() => {
-    setDepthwiseMode('grouped-conv');
-    setIm2colMode('auto');
-    setStridedDxMode('convtranspose');
-  });
-  for (const mode of ['im2col-mul', 'grouped-conv', 'grouped-conv-c', 'im2col-matmul', 'row-matmul'] as DepthwiseMode[])
+  for (const depthwiseWeight of DEPTHWISE_WEIGHT_FORMS)
     for (const s of [1, 2])
-      it(`depthwise weight gradient '${mode}', stride ${s}`, async () => {
-        setDepthwiseMode(mode);
-        await checkConv({ x: [2, 3, 8, 8], w: [3, 1, 5, 5], attrs: { pads: [2, 2, 2, 2], group: 3, strides: [s, s] } });
-        await checkConv({ x: [2, 3, 9, 8], w: [3, 1, 3, 3], dx: false, attrs: { pads: [2, 1, 1, 2], group: 3, strides: [s, 1], dilations: [2, 2] } });
+      it(`depthwise weight gradient '${depthwiseWeight}', stride ${s}`, async () => {
+        await checkConv({ x: [2, 3, 8, 8], w: [3, 1, 5, 5], attrs: { pads: [2, 2, 2, 2], group: 3, strides: [s, s] } }, { depthwiseWeight });
+        await checkConv({ x: [2, 3, 9, 8], w: [3, 1, 3, 3], dx: false, attrs: { pads: [2, 1, 1, 2], group: 3, strides: [s, 1], dilations: [2, 2] } }, { depthwiseWeight });
       });
-  for (const m of ['per-tap', 'concat', 'batched'] as const)
-    it(`im2col '${m}'`, async () => {
-      setIm2colMode(m);
-      await checkConv({ x: [2, 3, 8, 8], w: [4, 3, 3, 3], attrs: { pads: [0, 0, 1, 1], strides: [2, 2] } });
+  for (const convWeight of ['per-tap', 'concat', 'batched'] as const)
+    it(`im2col '${convWeight}'`, async () => {
+      await checkConv({ x: [2, 3, 8, 8], w: [4, 3, 3, 3], attrs: { pads: [0, 0, 1, 1], strides: [2, 2] } }, { convWeight });
     });
   // 'auto' picks the conv form for ≤ 4 input channels and im2col above: run every ungrouped
   // geometry through both, whatever the channel count.
-  for (const m of ['conv', 'concat'] as const)
+  for (const convWeight of ['conv', 'conv-dy', 'concat'] as const)
     for (const [name, c] of cases.filter(([, c]) => c.attrs.group === undefined))
-      it(`weight gradient '${m}': ${name}`, async () => {
-        setIm2colMode(m);
-        await checkConv({ ...c, dx: false });
+      it(`weight gradient '${convWeight}': ${name}`, async () => {
+        await checkConv({ ...c, dx: false }, { convWeight });
       });
-  for (const m of ['zero-insert', 'convtranspose'] as const)
+  for (const stridedConvInput of ['zero-insert', 'convtranspose', 'auto'] as const)
     for (const [name, c] of cases.filter(([, c]) => c.attrs.strides !== undefined))
-      it(`strided dX '${m}': ${name}`, async () => {
-        setStridedDxMode(m);
-        await checkConv(c);
+      it(`strided dX '${stridedConvInput}': ${name}`, async () => {
+        await checkConv(c, { stridedConvInput });
       });
+  it('the formulation reaches the rule through the gradient context (no module state)', async () => {
+    const c: ConvCase = { x: [2, 3, 8, 8], w: [3, 1, 3, 3], attrs: { pads: [1, 1, 1, 1], group: 3 } };
+    const convOps = (r: Awaited<ReturnType<typeof checkConv>>) => r.graph.nodes.filter((n) => n.name.startsWith('/grad')).map((n) => n.opType);
+    const im2col = convOps(await checkConv(c, { depthwiseWeight: 'im2col-mul' }));
+    const grouped = convOps(await checkConv(c, { depthwiseWeight: 'grouped-conv' }));
+    const again = convOps(await checkConv(c, { depthwiseWeight: 'im2col-mul' }));
+    // im2col-mul: k² strided Slices of X; grouped-conv: one Conv for dW (plus dX's Conv) and no Slice per tap.
+    expect(im2col.filter((o) => o === 'Slice').length).toBeGreaterThanOrEqual(9);
+    expect(grouped.filter((o) => o === 'Conv').length).toBe(2);
+    expect(grouped.filter((o) => o === 'Slice').length).toBeLessThan(9);
+    expect(again).toEqual(im2col);
+  });
 });

@@ -10,7 +10,7 @@ import { floatTensor, int64Tensor } from '../../src/ir/tensor.js';
 import { encodeModel } from '../../src/onnx/io.js';
 import { DataType } from '../../src/ir/types.js';
 import { buildGradients } from '../../src/autodiff/buildGradients.js';
-import type { GradRule } from '../../src/autodiff/types.js';
+import type { GradFormulations, GradRule } from '../../src/autodiff/types.js';
 
 export type Feed = ort.Tensor | { dims: number[]; data: Float32Array | BigInt64Array };
 
@@ -99,6 +99,8 @@ export interface CheckOptions {
   seed?: number;
   /** Rules to use instead of the project's registry (e.g. a rule under development). */
   rules?: Record<string, GradRule>;
+  /** Gradient formulations to build (default: the project's defaults). */
+  formulations?: Partial<GradFormulations>;
 }
 
 export interface CheckResult {
@@ -187,7 +189,7 @@ export async function checkGradients(opts: CheckOptions): Promise<CheckResult> {
   const loss = b.op('ReduceSum', [prod], { keepdims: 0 }, 'loss');
   graph.outputs = [{ name: loss }];
   const shapes = await probeShapesWith(graph, feedsOf(false), opset);
-  const gradNames = buildGradients({ graph, loss, wrt: trainables, shapes, opset, prefix: '/grad', rules: opts.rules });
+  const gradNames = buildGradients({ graph, loss, wrt: trainables, shapes, opset, prefix: '/grad', rules: opts.rules, formulations: opts.formulations });
   const gradList = trainables.map((t) => gradNames.get(t)!);
   graph.outputs = [...new Set(gradList)].map((name) => ({ name }));
   const res = await runGraph(graph, feedsOf(false), opset);

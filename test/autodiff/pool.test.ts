@@ -4,9 +4,13 @@
  * MaxPool inputs are distinct values 0.01 apart (a shuffled ramp), so eps 1e-3
  * never changes an arg-max. Tolerance: |analytic − numeric| ≤ 1e-3 + 1e-3·|numeric|.
  */
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AttrValue } from '../../src/ir/attrs.js';
-import { checkGradients, randomFloats } from './harness.js';
+import { Graph } from '../../src/ir/graph.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import { buildGradients } from '../../src/autodiff/buildGradients.js';
+import type { MaxPoolInputForm } from '../../src/autodiff/types.js';
+import { checkGradients, probeShapesWith, randomFloats, runGraph } from './harness.js';
 
 function shuffledRamp(n: number, seed: number): Float32Array {
   const r = randomFloats(n, seed);
@@ -45,6 +49,70 @@ describe('MaxPool gradient (central differences)', () => {
     });
     const maxPools = r.graph.nodes.filter((n) => n.opType === 'MaxPool');
     if (maxPools.length !== 1) throw new Error(`expected no extra MaxPool, found ${maxPools.length}`);
+  });
+});
+
+const tilingCases: [string, number[], Record<string, AttrValue>][] = [
+  ['2x2/2 (CNNB)', [2, 3, 8, 8], { kernel_shape: [2, 2], strides: [2, 2] }],
+  ['3x2/(3,2), floor mode leaves a row and a column out', [2, 2, 7, 7], { kernel_shape: [3, 2], strides: [3, 2] }],
+  ['auto_pad VALID 2x2/2 on an odd input', [1, 2, 5, 5], { kernel_shape: [2, 2], strides: [2, 2], auto_pad: 'VALID' }],
+];
+
+describe("MaxPool gradient, 'mask' formulation (central differences)", () => {
+  for (const [name, dims, attrs] of tilingCases)
+    it(name, async () => {
+      const n = dims.reduce((p, d) => p * d, 1);
+      const r = await checkGradients({
+        eps: 1e-3, rtol: 1e-3, atol: 1e-3,
+        formulations: { maxPoolInput: 'mask' },
+        inputs: { x: { dims, data: shuffledRamp(n, 5), trainable: true } },
+        build: (b, i) => b.op('MaxPool', [i.x!], attrs),
+      });
+      const ops = r.graph.nodes.filter((n) => n.name.startsWith('/grad')).map((n) => n.opType);
+      expect(ops).not.toContain('ScatterElements');
+      expect(ops).toContain('CumSum');
+    });
+
+  /** dX for `x` under one formulation (the analytic gradient only: ties make central differences meaningless). */
+  async function maxPoolGrad(x: Float32Array, dims: number[], attrs: Record<string, AttrValue>, maxPoolInput: MaxPoolInputForm): Promise<Float32Array> {
+    const g = new Graph();
+    g.inputs.push({ name: 'x', type: { kind: 'tensor', elemType: 1, shape: dims } });
+    const b = new GraphBuilder(g);
+    const y = b.op('MaxPool', ['x'], attrs);
+    const w = b.op('Mul', [y, y]);
+    const loss = b.op('ReduceSum', [b.op('Add', [w, y])], { keepdims: 0 });
+    g.outputs = [{ name: loss }];
+    const feeds = { x: { dims, data: x } };
+    const shapes = await probeShapesWith(g, feeds);
+    const grads = buildGradients({ graph: g, loss, wrt: ['x'], shapes, formulations: { maxPoolInput } });
+    const out = await runGraph(g, feeds, 17, [grads.get('x')!]);
+    return Float32Array.from(out[grads.get('x')!]!.data as Float32Array);
+  }
+
+  it('gives ties to the first maximum in window order, exactly as the Indices scatter does', async () => {
+    const dims = [2, 3, 8, 9];
+    const n = dims.reduce((p, d) => p * d, 1);
+    // Values from {0, 1, 2}: most windows hold tied maxima (constant windows included).
+    const x = Float32Array.from(randomFloats(n, 11), (v) => Math.floor((v + 1) * 1.5));
+    for (const attrs of [{ kernel_shape: [2, 2], strides: [2, 2] }, { kernel_shape: [3, 3], strides: [3, 3] }] as Record<string, AttrValue>[]) {
+      const mask = await maxPoolGrad(x, dims, attrs, 'mask');
+      const scatter = await maxPoolGrad(x, dims, attrs, 'scatter');
+      expect(Array.from(mask)).toEqual(Array.from(scatter));
+      expect(mask.some((v) => v !== 0)).toBe(true);
+    }
+  });
+
+  it("falls back to the scatter for overlapping windows under 'auto', and refuses them under 'mask'", async () => {
+    const dims = [1, 2, 8, 8];
+    const attrs = { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] };
+    const r = await checkGradients({
+      eps: 1e-3, rtol: 1e-3, atol: 1e-3,
+      formulations: { maxPoolInput: 'auto' },
+      inputs: { x: { dims, data: shuffledRamp(128, 6), trainable: true } },
+      build: (b, i) => b.op('MaxPool', [i.x!], attrs),
+    });
+    expect(r.graph.nodes.some((n) => n.opType === 'ScatterElements')).toBe(true);
+    await expect(maxPoolGrad(shuffledRamp(128, 6), dims, attrs, 'mask')).rejects.toThrow(/tile the input/);
   });
 });
 

@@ -103,8 +103,10 @@ describe('throughput measurement', () => {
     expect(m.imagesPerSecond).toBeGreaterThan(0);
     expect(m.trainableParams).toBeGreaterThan(100_000);
     expect(m.peakRssMB).toBeGreaterThanOrEqual(m.rssStartMB);
-    const fwd = await measure({ model: 'builtin:cnnb', imageSize: 16, batch: 8, mode: 'forward', memArena: true, warmup: 1, reps: 2 });
-    const md = throughputMarkdown({ machine: { cpus: 2, node: 'v', ort: '1' }, rows: [{ case: { model: 'builtin:cnnb', imageSize: 16, batch: 8 }, forward: fwd, sff: m, bp: m, sffVsForwardOver3: 1, sffVsBp: 1, sffVsForwardOver3Min: 1, sffVsBpMin: 1 }], memory: [], profiles: [], seconds: 1 });
-    expect(md).toContain('| cnnb 16×16 b8 |');
+    const bp = await measure({ model: 'builtin:cnnb', imageSize: 16, batch: 8, mode: 'bp', memArena: true, warmup: 1, reps: 2 });
+    expect(bp.sessions).toBe(1);
+    const md = throughputMarkdown({ machine: { cpus: 2, node: 'v', ort: '1', loadAverage: [1, 1, 1] }, speed: [], memory: [m, bp], profiles: [], seconds: 1 });
+    expect(md).toContain('| SFF | off | no | 3 |');
+    expect(md).toContain('| BP | on | no | 1 |');
   }, 30_000);
 });

@@ -12,7 +12,8 @@
 import { attrInts } from '../../ir/attrs.js';
 import { floatTensor } from '../../ir/tensor.js';
 import type { GradRule } from '../types.js';
-import { prod, reshape, resolveWindow, transposePads } from './_conv_util.js';
+import { product, reshape } from '../helpers.js';
+import { resolveWindow, transposePads } from './_window.js';
 
 export const AveragePool: GradRule = (ctx) => {
   const { node, b } = ctx;
@@ -37,7 +38,7 @@ export const AveragePool: GradRule = (ctx) => {
       return c;
     }),
   );
-  const inv = new Float32Array(prod(outSp));
+  const inv = new Float32Array(product(outSp));
   for (let idx = 0; idx < inv.length; idx++) {
     let rem = idx;
     let c = 1;
@@ -55,7 +56,7 @@ export const AveragePool: GradRule = (ctx) => {
   const N = xs[0]!;
   const C = xs[1]!;
   const dys = reshape(b, b.op('Mul', [dy, scale]), [N * C, 1, ...outSp]);
-  const kernelOnes = b.initializer(floatTensor(b.unique('ones_kernel'), [1, 1, ...kernel], new Float32Array(prod(kernel)).fill(1)));
+  const kernelOnes = b.initializer(floatTensor(b.unique('ones_kernel'), [1, 1, ...kernel], new Float32Array(product(kernel)).fill(1)));
   const tp = transposePads(w, inSp, outSp);
   const dx = b.op('ConvTranspose', [dys, kernelOnes], {
     strides: w.strides,

@@ -27,7 +27,7 @@ import type { GraphBuilder } from '../../ir/builder.js';
 import type { Node } from '../../ir/graph.js';
 import { attrFloat, attrInt } from '../../ir/attrs.js';
 import type { GradRule } from '../types.js';
-import { reduce, reshape } from './_conv_util.js';
+import { reduce, reshape } from '../helpers.js';
 
 export function isTrainingBN(node: Node, opset: number): boolean {
   return opset >= 14 && attrInt(node, 'training_mode', 0) === 1;

@@ -1,5 +1,5 @@
 import { attrInt } from '../../ir/attrs.js';
-import { ints, normAxis, product, reshape, zeros } from '../helpers.js';
+import { ints, normAxis, padZeros, product, reduceSum, reshape, transpose, zeros } from '../helpers.js';
 import type { GradContext, GradRule } from '../types.js';
 
 /**
@@ -20,20 +20,16 @@ export function scatterAdd(ctx: GradContext, dataShape: number[], indices: strin
   const range = b.op('Range', [b.constInt64([0], [], 'zero'), depth, b.constInt64([1], [], 'one')]);
   const oneHot = b.op('Cast', [b.op('Equal', [reshape(b, wrapped, [...updShape, 1]), range])], { to: 1 });
   const prod = b.op('Mul', [oneHot, reshape(b, updates, [...updShape, 1])]);
-  const summed = opset >= 13
-    ? b.op('ReduceSum', [prod, ints(b, [axis], 'axes')], { keepdims: 1 })
-    : b.op('ReduceSum', [prod], { axes: [axis], keepdims: 1 });
+  const summed = reduceSum(b, prod, [axis], true, opset);
   // [.., 1 (axis), .., d] → move d into the axis slot.
   const perm = Array.from({ length: rank + 1 }, (_, i) => i);
   perm[axis] = rank;
   perm[rank] = axis;
-  const moved = b.op('Transpose', [summed], { perm });
+  const moved = transpose(b, summed, perm);
   const withD = updShape.map((s, i) => (i === axis ? d : s));
   const r = reshape(b, moved, withD);
   const padEnd = dataShape.map((s, i) => s - withD[i]!);
-  if (padEnd.every((p) => p === 0)) return r;
-  const pads = [...dataShape.map(() => 0), ...padEnd];
-  return opset >= 11 ? b.op('Pad', [r, ints(b, pads, 'pads')]) : b.op('Pad', [r], { pads });
+  return padZeros(b, r, dataShape.map(() => 0), padEnd, opset);
 }
 
 /** y = take(x, indices, axis): dx = dy added into zeros at the gathered positions. */

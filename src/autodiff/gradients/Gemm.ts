@@ -6,7 +6,7 @@
  */
 import { attrFloat, attrInt, f } from '../../ir/attrs.js';
 import type { GradRule } from '../types.js';
-import { sumToShape } from './_conv_util.js';
+import { reduceToShape } from '../helpers.js';
 
 export const Gemm: GradRule = (ctx) => {
   const { node, b } = ctx;
@@ -28,7 +28,7 @@ export const Gemm: GradRule = (ctx) => {
       ? b.op('Gemm', [dy, A], { alpha: al, transA: 1, transB: tA }) // dB = alpha·dYᵀ·A'
       : b.op('Gemm', [A, dy], { alpha: al, transA: tA ? 0 : 1 }); // dB = alpha·A'ᵀ·dY
   if (C && ctx.needsGrad(2)) {
-    const s = sumToShape(b, dy, ctx.shape(node.outputs[0]!), ctx.shape(C), ctx.opset);
+    const s = reduceToShape(b, dy, ctx.shape(node.outputs[0]!), ctx.shape(C), ctx.opset);
     res[2] = beta === 1 ? s : b.op('Mul', [s, b.constFloat([beta], [], 'scalar')]);
   }
   return res;

@@ -7,7 +7,7 @@
  * MatMul followed by a reduction.
  */
 import type { GradRule } from '../types.js';
-import { prod, reshape, sumToShape, transpose } from './_conv_util.js';
+import { product, reduceToShape, reshape, transpose } from '../helpers.js';
 
 const swapLast = (r: number) => [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2];
 
@@ -39,18 +39,18 @@ export const MatMul: GradRule = (ctx) => {
     if (b2.length === 2) g = b.op('MatMul', [dy2, transpose(b, B2, [1, 0])]);
     else g = b.op('MatMul', [dy2, transpose(b, B2, swapLast(b2.length))]);
     const full = [...batch, M, K];
-    g = sumToShape(b, g, full, a2, ctx.opset);
+    g = reduceToShape(b, g, full, a2, ctx.opset);
     res[0] = a2 === as ? g : reshape(b, g, as);
   }
   if (ctx.needsGrad(1)) {
     let g: string;
     if (b2.length === 2 && batchRank > 0 && ba.every((d, i) => d === batch[i])) {
       // Linear layer: dB = Σ_batch Aᵀ·dY = Gemm over the flattened batch.
-      const P = prod(batch) * M;
+      const P = product(batch) * M;
       g = b.op('Gemm', [reshape(b, A2, [P, K]), reshape(b, dy2, [P, N])], { transA: 1 });
     } else {
       g = b.op('MatMul', [transpose(b, A2, swapLast(a2.length)), dy2]);
-      g = sumToShape(b, g, [...batch, K, N], b2, ctx.opset);
+      g = reduceToShape(b, g, [...batch, K, N], b2, ctx.opset);
     }
     res[1] = b2 === bs ? g : reshape(b, g, bs);
   }

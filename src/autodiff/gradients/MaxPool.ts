@@ -18,11 +18,21 @@
  * N·C·H·W elements (windows overlap when kernel > stride; opset ≥ 16). When
  * windows cannot overlap (kernel·dilation ≤ stride on every axis) a plain
  * ScatterElements is used, which also works before opset 16.
+ *
+ * Formulation 'mask' (GradFormulations.maxPoolInput), for 2-D windows that tile the input
+ * (kernel = stride, no pads or dilation, floor mode): X viewed as [N, C, OH, kh, OW, kw] is
+ * compared with Y broadcast over each window; the first maximum in window order (row-major,
+ * as the Indices output picks it) is kept by counting the equal taps before each one —
+ * exclusive CumSum along the window's columns plus an exclusive CumSum of whole rows — and
+ * keeping a tap where it is equal and nothing before it was: Relu(eq − before). dX is that
+ * mask times dY broadcast, with zero rows and columns where floor mode left some out.
+ * Only elementwise ops, no Indices output and no scatter.
  */
 import { attrInt, attrInts } from '../../ir/attrs.js';
 import { floatTensor } from '../../ir/tensor.js';
-import type { GradRule } from '../types.js';
-import { prod, reshape } from './_conv_util.js';
+import { DataType } from '../../ir/types.js';
+import type { GradContext, GradRule } from '../types.js';
+import { padZeros, product, reduce, reshape, slice } from '../helpers.js';
 
 export const MaxPool: GradRule = (ctx) => {
   const { node, b } = ctx;
@@ -34,6 +44,13 @@ export const MaxPool: GradRule = (ctx) => {
   const x = node.inputs[0]!;
   const xs = ctx.shape(x);
   const ys = ctx.shape(node.outputs[0]!);
+  const form = ctx.formulations.maxPoolInput;
+  if (form !== 'scatter' && tilesInput(ctx, xs, ys)) {
+    res[0] = maskInputGrad(ctx, dy, xs, ys);
+    return res;
+  }
+  if (form === 'mask' && xs.length === 4)
+    throw new Error(`MaxPool gradient: node '${node.name}': the 'mask' formulation needs windows that tile the input (kernel = stride, no pads, dilation 1, floor mode)`);
   let indices = node.outputs[1];
   if (!indices) {
     const attrs: Record<string, import('../../ir/attrs.js').AttrValue> = {};
@@ -44,13 +61,56 @@ export const MaxPool: GradRule = (ctx) => {
   const strides = attrInts(node, 'strides', kernel.map(() => 1));
   const dil = attrInts(node, 'dilations', kernel.map(() => 1));
   const overlap = kernel.some((k, i) => (k - 1) * dil[i]! + 1 > strides[i]!);
-  const n = prod(xs);
+  const n = product(xs);
   const z = b.op('ConstantOfShape', [b.constInt64([n], [1], 'shape')], { value: floatTensor('value', [1], [0]) }, 'Zeros');
-  const idx = reshape(b, indices, [prod(ys)]);
-  const upd = reshape(b, dy, [prod(ys)]);
+  const idx = reshape(b, indices, [product(ys)]);
+  const upd = reshape(b, dy, [product(ys)]);
   if (overlap && ctx.opset < 16)
     throw new Error(`MaxPool gradient: node '${node.name}' has overlapping windows, which needs ScatterElements(reduction='add') (opset ≥ 16; graph is opset ${ctx.opset})`);
   const scat = b.op('ScatterElements', [z, idx, upd], { axis: 0, reduction: overlap ? 'add' : undefined });
   res[0] = reshape(b, scat, xs);
   return res;
 };
+
+/** 2-D windows that tile the input: kernel = stride, no pads, dilation 1, floor mode. */
+function tilesInput(ctx: GradContext, xs: number[], ys: number[]): boolean {
+  const { node } = ctx;
+  if (xs.length !== 4 || ys.length !== 4) return false;
+  const kernel = attrInts(node, 'kernel_shape');
+  const strides = attrInts(node, 'strides', kernel.map(() => 1));
+  const dil = attrInts(node, 'dilations', kernel.map(() => 1));
+  const pads = attrInts(node, 'pads', [0, 0, 0, 0]);
+  const autoPad = node.attrs['auto_pad'];
+  const noAutoPad = !autoPad || (autoPad.type === 'string' && (autoPad.value === 'NOTSET' || autoPad.value === 'VALID'));
+  return (
+    noAutoPad &&
+    attrInt(node, 'ceil_mode', 0) === 0 &&
+    pads.every((p) => p === 0) &&
+    dil.every((d) => d === 1) &&
+    kernel.every((k, i) => k === strides[i]) &&
+    ys[2]! === Math.floor(xs[2]! / kernel[0]!) &&
+    ys[3]! === Math.floor(xs[3]! / kernel[1]!)
+  );
+}
+
+/** dX by the equality mask of each tiling window's first maximum (see the file comment). */
+function maskInputGrad(ctx: GradContext, dy: string, xs: number[], ys: number[]): string {
+  const { b, node, opset } = ctx;
+  const [N, C, H, W] = xs as [number, number, number, number];
+  const [OH, OW] = ys.slice(2) as [number, number];
+  const [kh, kw] = attrInts(node, 'kernel_shape') as [number, number];
+  const Hc = OH * kh;
+  const Wc = OW * kw;
+  const cropped = Hc === H && Wc === W ? node.inputs[0]! : slice(b, node.inputs[0]!, [0, 0], [Hc, Wc], [2, 3], undefined, opset);
+  const x6 = reshape(b, cropped, [N, C, OH, kh, OW, kw]);
+  const y6 = reshape(b, node.outputs[0]!, [N, C, OH, 1, OW, 1]);
+  const eq = b.op('Cast', [b.op('Equal', [x6, y6])], { to: DataType.FLOAT });
+  // Equal taps before each tap in row-major window order: earlier rows, then earlier columns of its row.
+  const rows = reduce(b, 'ReduceSum', eq, [5], true, opset); // [N, C, OH, kh, OW, 1]
+  const cumsum = (v: string, axis: number) => b.op('CumSum', [v, b.constInt64([axis], [], 'axis')], { exclusive: 1 });
+  const before = b.op('Add', [cumsum(rows, 3), cumsum(eq, 5)]);
+  const first = b.op('Relu', [b.op('Sub', [eq, before])]);
+  const dx6 = b.op('Mul', [first, reshape(b, dy, [N, C, OH, 1, OW, 1])]);
+  const dx = reshape(b, dx6, [N, C, Hc, Wc]);
+  return Hc === H && Wc === W ? dx : padZeros(b, dx, [0, 0, 0, 0], [0, 0, H - Hc, W - Wc], opset);
+}

@@ -1,51 +1,11 @@
 /**
- * Helpers shared by the heavy gradient rules (Conv, BatchNormalization, pools,
- * Gemm, MatMul): opset-aware emitters for ops whose signature changed across
- * opsets (Reduce*, Unsqueeze, Squeeze), window/padding resolution, and
- * "sum a broadcast gradient back to an input's shape".
- *
- * Everything emitted is standard ai.onnx.
+ * Window geometry shared by the Conv and pooling gradient rules: a node's
+ * kernel/stride/dilation/pad attributes resolved to explicit pads (auto_pad
+ * included), and the pads of the ConvTranspose that is a strided window's adjoint.
+ * The op emitters these rules use live in ../helpers.ts (one per op, opset-aware).
  */
-import type { GraphBuilder } from '../../ir/builder.js';
 import type { Node } from '../../ir/graph.js';
 import { attrInts, attrString } from '../../ir/attrs.js';
-import { padZeros as padZerosOp, product, reduceToShape, reshape, slice as sliceOp } from '../helpers.js';
-
-/** ReduceSum / ReduceMean / … with `axes` as an input where the opset wants it. */
-export function reduce(b: GraphBuilder, op: 'ReduceSum' | 'ReduceMean' | 'ReduceMax', x: string, axes: number[], keepdims: boolean, opset: number): string {
-  const axesAsInput = op === 'ReduceSum' ? opset >= 13 : opset >= 18;
-  if (axesAsInput) return b.op(op, [x, b.constInt64(axes, [axes.length], 'axes')], { keepdims: keepdims ? 1 : 0 });
-  return b.op(op, [x], { axes, keepdims: keepdims ? 1 : 0 });
-}
-
-export function unsqueeze(b: GraphBuilder, x: string, axes: number[], opset: number): string {
-  if (opset >= 13) return b.op('Unsqueeze', [x, b.constInt64(axes, [axes.length], 'axes')]);
-  return b.op('Unsqueeze', [x], { axes });
-}
-
-export { reshape };
-
-export function transpose(b: GraphBuilder, x: string, perm: number[]): string {
-  return b.op('Transpose', [x], { perm });
-}
-
-/** Slice with constant starts/ends/axes/steps (the inputs form, opset ≥ 10). */
-export function slice(b: GraphBuilder, x: string, starts: number[], ends: number[], axes: number[], steps?: number[]): string {
-  return sliceOp(b, x, starts, ends, axes, steps, 10);
-}
-
-/** Pad with constant zeros; `pads` is ONNX's [begins…, ends…]. */
-export function padZeros(b: GraphBuilder, x: string, pads: number[], opset: number): string {
-  const half = pads.length / 2;
-  return padZerosOp(b, x, pads.slice(0, half), pads.slice(half), opset);
-}
-
-export const prod = (a: readonly number[]) => product([...a]);
-
-/** Sums a broadcast gradient of shape `from` down to `to` (numpy broadcasting). */
-export function sumToShape(b: GraphBuilder, g: string, from: readonly number[], to: readonly number[], opset: number): string {
-  return reduceToShape(b, g, [...from], [...to], opset);
-}
 
 export interface Window2d {
   /** Spatial rank (2 for NCHW). */

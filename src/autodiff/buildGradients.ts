@@ -10,7 +10,7 @@ import { toNumbers, type TensorData } from '../ir/tensor.js';
 import { DataType } from '../onnx/schema.js';
 import { isFloatType, zeros } from './helpers.js';
 import { gradientRules } from './registry.js';
-import { NoGradientRuleError, type GradContext, type GradRule } from './types.js';
+import { NoGradientRuleError, type GradContext, type GradRule, type GraphTarget } from './types.js';
 
 export interface BuildGradientsRequest {
   /** Graph holding the forward nodes; the backward nodes are appended to it. */
@@ -31,6 +31,8 @@ export interface BuildGradientsRequest {
   constants?: ReadonlyMap<string, number[] | TensorData>;
   /** Rules to use instead of the project's registry (tests, extensions). */
   rules?: Record<string, GradRule>;
+  /** The execution provider the graph is built for (default 'cpu'). */
+  target?: GraphTarget;
 }
 
 /**
@@ -154,6 +156,7 @@ export function buildGradients(req: BuildGradientsRequest): Map<string, string> 
       b,
       node,
       opset,
+      target: req.target ?? 'cpu',
       gradOutput: (i) => outGrads[i],
       needsGrad: (i) => {
         const v = node.inputs[i];

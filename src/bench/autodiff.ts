@@ -218,7 +218,7 @@ async function benchDepthwise(N: number, C: number, H: number, k: number, s: num
     const shapes: Record<string, number[]> = { x: xDims, w: [C, 1, k, k], y: yDims, dy: yDims };
     const out = Conv({
       b, node, opset: 17, gradOutput: (i) => (i === 0 ? 'dy' : undefined), needsGrad: (i) => (which === 'dx' ? i === 0 : i === 1),
-      shape: (v) => shapes[v]!, elemType: () => 1, constant: () => undefined,
+      shape: (v) => shapes[v]!, elemType: () => 1, constant: () => undefined, target: 'cpu',
     });
     setDepthwiseMode(prev);
     setStridedDxMode('convtranspose');

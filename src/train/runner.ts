@@ -93,7 +93,8 @@ export class BlockRunner {
     const P = this.layout.total;
     const feeds: Record<string, ort.Tensor> = {
       [IO.x]: x,
-      [IO.labels]: labels,
+      // The graph reads labels as a [B, 1] column (see buildTrainStep); same data, new dims.
+      [IO.labels]: labels.dims.length === 1 ? new ort.Tensor('int64', labels.data as BigInt64Array, [labels.dims[0]!, 1]) : labels,
       [IO.params]: new ort.Tensor('float32', this.params.current, [P]),
       [IO.m]: new ort.Tensor('float32', this.m.current, [P]),
       [IO.v]: new ort.Tensor('float32', this.v.current, [P]),

@@ -10,7 +10,7 @@ import { floatTensor, int64Tensor } from '../../src/ir/tensor.js';
 import { encodeModel } from '../../src/onnx/io.js';
 import { DataType } from '../../src/onnx/schema.js';
 import { buildGradients } from '../../src/autodiff/buildGradients.js';
-import type { GradRule } from '../../src/autodiff/types.js';
+import type { GradRule, GraphTarget } from '../../src/autodiff/types.js';
 
 export type Feed = ort.Tensor | { dims: number[]; data: Float32Array | BigInt64Array };
 
@@ -99,6 +99,8 @@ export interface CheckOptions {
   seed?: number;
   /** Rules to use instead of the project's registry (e.g. a rule under development). */
   rules?: Record<string, GradRule>;
+  /** The execution provider the gradients are built for (rules emit its variants; run here on the CPU). */
+  target?: GraphTarget;
 }
 
 export interface CheckResult {
@@ -187,7 +189,7 @@ export async function checkGradients(opts: CheckOptions): Promise<CheckResult> {
   const loss = b.op('ReduceSum', [prod], { keepdims: 0 }, 'loss');
   graph.outputs = [{ name: loss }];
   const shapes = await probeShapesWith(graph, feedsOf(false), opset);
-  const gradNames = buildGradients({ graph, loss, wrt: trainables, shapes, opset, prefix: '/grad', rules: opts.rules });
+  const gradNames = buildGradients({ graph, loss, wrt: trainables, shapes, opset, prefix: '/grad', rules: opts.rules, ...(opts.target ? { target: opts.target } : {}) });
   const gradList = trainables.map((t) => gradNames.get(t)!);
   graph.outputs = [...new Set(gradList)].map((name) => ({ name }));
   const res = await runGraph(graph, feedsOf(false), opset);

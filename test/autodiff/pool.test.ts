@@ -4,9 +4,13 @@
  * MaxPool inputs are distinct values 0.01 apart (a shuffled ramp), so eps 1e-3
  * never changes an arg-max. Tolerance: |analytic − numeric| ≤ 1e-3 + 1e-3·|numeric|.
  */
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { AttrValue } from '../../src/ir/attrs.js';
-import { checkGradients, randomFloats } from './harness.js';
+import { checkGradients, probeShapesWith, randomFloats, runGraph } from './harness.js';
+import { Graph } from '../../src/ir/graph.js';
+import { GraphBuilder } from '../../src/ir/builder.js';
+import { floatTensor } from '../../src/ir/tensor.js';
+import { buildGradients } from '../../src/autodiff/buildGradients.js';
 
 function shuffledRamp(n: number, seed: number): Float32Array {
   const r = randomFloats(n, seed);
@@ -45,6 +49,38 @@ describe('MaxPool gradient (central differences)', () => {
     });
     const maxPools = r.graph.nodes.filter((n) => n.opType === 'MaxPool');
     if (maxPools.length !== 1) throw new Error(`expected no extra MaxPool, found ${maxPools.length}`);
+  });
+});
+
+describe('MaxPool gradient for WebGPU, without Indices (central differences)', () => {
+  for (const [name, dims, attrs] of maxCases)
+    it(name, async () => {
+      const n = dims.reduce((p, d) => p * d, 1);
+      const r = await checkGradients({
+        eps: 1e-3, rtol: 1e-3, atol: 1e-3, target: 'webgpu',
+        inputs: { x: { dims, data: shuffledRamp(n, 3), trainable: true } },
+        build: (b, i) => b.op('MaxPool', [i.x!], attrs),
+      });
+      // The WebGPU EP's MaxPool has no Indices output, and the variant needs no scatter.
+      const unsupported = r.graph.nodes.filter((x) => (x.opType === 'MaxPool' && x.outputs.length > 1) || x.opType === 'ScatterElements');
+      expect(unsupported.map((x) => x.name)).toEqual([]);
+    });
+  it('gives a tie to the first maximum in window order, as the Indices kernel does', async () => {
+    // A constant input ties every window; both variants must route all of dY to each window's first element.
+    const dyOf = async (target: 'cpu' | 'webgpu') => {
+      const g = new Graph();
+      g.initializers.set('x', floatTensor('x', [1, 1, 4, 5], new Array(20).fill(0.5)));
+      const b = new GraphBuilder(g);
+      const y = b.op('MaxPool', ['x'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] });
+      const loss = b.op('ReduceSum', [b.op('Mul', [y, b.constFloat([1, 2, 3, 4, 5, 6], [1, 1, 2, 3])])], { keepdims: 0 });
+      g.outputs = [{ name: loss }];
+      const shapes = await probeShapesWith(g, {});
+      const grads = buildGradients({ graph: g, loss, wrt: ['x'], shapes, target });
+      return (await runGraph(g, {}, 17, [grads.get('x')!]))[grads.get('x')!]!.data as Float32Array;
+    };
+    const cpu = await dyOf('cpu');
+    expect([...(await dyOf('webgpu'))]).toEqual([...cpu]);
+    expect(cpu.reduce((a, v) => a + v, 0)).toBe(21);
   });
 });
 

@@ -23,6 +23,7 @@ import { ADAMW_DEFAULTS } from '../optim/adamw.js';
 import { blockLayout, buildEvalGraph, buildTrainStep } from '../train/artifacts.js';
 import { BlockRunner } from '../train/runner.js';
 import { sessionOptions, type RuntimeOptions } from '../train/session.js';
+import { graphTarget } from '../runtime/providers.js';
 import { loadModelSource, prepareModel } from '../train/model.js';
 import { planStages } from '../train/finetune.js';
 import type { Method, RunConfig } from '../train/options.js';
@@ -49,6 +50,8 @@ export interface MeasureSpec extends ThroughputCase {
   withEval?: boolean;
   /** Write onnxruntime profiles and summarise kernel time by op type and graph part. */
   profile?: boolean;
+  /** --device (default cpu): graphs are built for its execution provider. */
+  device?: string;
 }
 
 export interface Measurement extends MeasureSpec {
@@ -163,7 +166,8 @@ function summariseProfiles(files: string[], steps: number): ProfileSummary {
 export async function measure(spec: MeasureSpec): Promise<Measurement> {
   const rssStartMB = rssMB();
   const J = spec.classes ?? 10;
-  const rt: RuntimeOptions = { memArena: spec.memArena, ...(spec.threads ? { threads: spec.threads } : {}) };
+  const rt: RuntimeOptions = { memArena: spec.memArena, ...(spec.threads ? { threads: spec.threads } : {}), ...(spec.device ? { device: spec.device } : {}) };
+  const target = graphTarget(spec.device);
   const profileDir = spec.profile ? mkdtempSync(join(tmpdir(), 'sff-profile-')) : undefined;
   const options = (tag: string): ort.InferenceSession.SessionOptions => ({
     ...sessionOptions(rt),
@@ -199,11 +203,11 @@ export async function measure(spec: MeasureSpec): Promise<Measurement> {
         const h = objective.params.find((p) => p.name === name);
         return h ? h.init : new Float32Array(block.constants.get(name)!.raw.slice().buffer);
       });
-      const train = await buildTrainStep({ block, objective, classes: J, batchSize: B, adamw: { ...ADAMW_DEFAULTS } }, layout);
+      const train = await buildTrainStep({ block, objective, classes: J, batchSize: B, adamw: { ...ADAMW_DEFAULTS }, target }, layout);
       const trainSession = await ort.InferenceSession.create(encodeModel(train), options(`train_${block.index}`));
       let evalSession: ort.InferenceSession | undefined;
       if (spec.withEval) {
-        evalSession = await ort.InferenceSession.create(encodeModel(buildEvalGraph(block, objective, layout, J)), options(`eval_${block.index}`));
+        evalSession = await ort.InferenceSession.create(encodeModel(buildEvalGraph(block, objective, layout, J, target)), options(`eval_${block.index}`));
         evalSessions.push(evalSession);
       }
       sessions.push(trainSession);
@@ -299,6 +303,8 @@ export interface ThroughputOptions {
   memory?: boolean;
   /** Profile the SFF and BP steps of the first case (kernel time by op type). */
   profile?: boolean;
+  /** --device for every measurement (default cpu). */
+  device?: string;
   log?: (s: string) => void;
 }
 
@@ -338,9 +344,9 @@ export async function runThroughput(opts: ThroughputOptions = {}): Promise<Throu
   const reps = opts.reps ?? 4;
   const rows: ThroughputRow[] = [];
   const one = async (c: ThroughputCase, mode: ThroughputMode, memArena = true, env: Record<string, string> = {}, extra: Partial<MeasureSpec> = {}) => {
-    const m = await measureInChild({ ...c, mode, memArena, warmup: mode === 'forward' ? warmup + 1 : warmup, reps: mode === 'forward' ? reps * 2 : reps, ...extra }, env);
+    const m = await measureInChild({ ...c, mode, memArena, warmup: mode === 'forward' ? warmup + 1 : warmup, reps: mode === 'forward' ? reps * 2 : reps, ...(opts.device ? { device: opts.device } : {}), ...extra }, env);
     log(
-      `  ${c.model.replace('builtin:', '')} ${c.imageSize}px b${c.batch} ${mode.padEnd(7)} arena ${memArena ? 'on ' : 'off'}${Object.keys(env).length ? ' +glibc' : ''}  ` +
+      `  ${c.model.replace('builtin:', '')} ${c.imageSize}px b${c.batch} ${mode.padEnd(7)}${opts.device ? ` ${opts.device}` : ''} arena ${memArena ? 'on ' : 'off'}${Object.keys(env).length ? ' +glibc' : ''}  ` +
         `${m.msPerStep.toFixed(0)} ms/step  ${m.imagesPerSecond.toFixed(1)} img/s  peak RSS ${m.peakRssMB} MB (built ${m.rssBuiltMB}, start ${m.rssStartMB})  build ${m.buildSeconds}s`,
     );
     return m;

@@ -15,7 +15,8 @@ import { ADAMW_DEFAULTS } from '../optim/adamw.js';
 import { mixSeed } from '../util/rng.js';
 import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix } from './artifacts.js';
 import { BlockRunner, type BlockWeights } from './runner.js';
-import { createSession, type RuntimeOptions } from './session.js';
+import { createPlacedSession, createSession, type RuntimeOptions } from './session.js';
+import { graphTarget, placementLines } from '../runtime/providers.js';
 import { collectGoodness, type SplitGoodness } from './evaluate.js';
 import { appendMetrics, goodnessLoss, peakRssMB, RunningMetrics, type EpochMetrics, type SplitMetrics } from './metrics.js';
 import { EarlyStopping, Plateau, type EarlyStopState, type PlateauState } from './schedule.js';
@@ -151,6 +152,7 @@ async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptio
   mkdirSync(dir, { recursive: true });
   const trainers: Trainer[] = [];
   const J = cfg.classes.length;
+  let fellBack = false;
   for (const { block, objective, role } of planStages(pm, cfg)) {
     const hp = objective.params;
     const layout = blockLayout(block, hp);
@@ -160,13 +162,15 @@ async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptio
       return new Float32Array(block.constants.get(name)!.raw.slice().buffer);
     });
     const t0 = performance.now();
-    const train = await buildTrainStep({ block, objective, classes: J, batchSize: cfg.batchSize, adamw: { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay }, ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}) }, layout);
-    const evalModel = buildEvalGraph(block, objective, layout, J);
+    const target = graphTarget(rt.device);
+    const train = await buildTrainStep({ block, objective, classes: J, batchSize: cfg.batchSize, adamw: { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay }, target, ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}) }, layout);
+    const evalModel = buildEvalGraph(block, objective, layout, J, target);
     const trainBytes = encodeModel(train);
     const evalBytes = encodeModel(evalModel);
     writeFileAtomic(join(dir, `block${block.index}_${block.name}.train.onnx`), trainBytes);
     writeFileAtomic(join(dir, `block${block.index}_${block.name}.eval.onnx`), evalBytes);
-    const sessions = { train: await createSession(trainBytes, rt), eval: await createSession(evalBytes, rt) };
+    const placed = { train: await createPlacedSession(train, rt), eval: await createPlacedSession(evalModel, rt) };
+    const sessions = { train: placed.train.session, eval: placed.eval.session };
     const stateDims = new Map(block.state.map((s) => [s, block.constants.get(s)!.dims]));
     const state = new Map(block.state.map((s) => [s, { data: new Float32Array(block.constants.get(s)!.raw.slice().buffer), dims: block.constants.get(s)!.dims }]));
     const runner = new BlockRunner(block.name, layout, { params: init, state }, sessions, stateDims, cfg.lr);
@@ -175,8 +179,12 @@ async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptio
       `  block ${block.index} ${block.name.padEnd(12)} out ${block.outputShape.join('×').padEnd(12)} params ${String(layout.total - headParamCount).padStart(9)} + head ${headParamCount}` +
         `${isFrozen(cfg, block) ? ' (frozen)' : ''}${role === 'probe' ? ' (linear head on the detached last block)' : ''}  graphs built in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
     );
+    const placement = placementLines(block.index, block.name, placed.train.placement, placed.eval.placement);
+    placement.forEach(log);
+    fellBack ||= placement.some((l) => l.includes('FALLBACK'));
     trainers.push({ block, objective, role, runner, plateau: Plateau.start(cfg.lr, cfg.lrPatience), headParamCount, seconds: 0 });
   }
+  if (fellBack) log(`WARNING: this run falls back to onnxruntime's CPU EP for some nodes on --device ${rt.device} (listed per block above): it runs, slower, with tensors copied each step`);
   return trainers;
 }
 

@@ -1,6 +1,7 @@
 /** `sff-finetune eval MODEL --data DIR [--json]`: top-1 accuracy of an exported model. */
 import type { Argv, CommandModule } from 'yargs';
 import { evaluateModel } from '../../eval/evaluateModel.js';
+import { DEVICE_HELP } from '../../runtime/providers.js';
 
 interface EvalArgs {
   model: string;
@@ -27,7 +28,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option('normalize', { type: 'string', describe: 'override the preprocessing of a plain classifier' })
       .option('image-size', { type: 'number' })
       .option('batch-size', { type: 'number' })
-      .option('device', { type: 'string' })
+      .option('device', { type: 'string', describe: DEVICE_HELP })
       .option('threads', { type: 'number' })
       .option('json', { type: 'boolean' }) as unknown as Argv<EvalArgs>,
   handler: async (argv) => {

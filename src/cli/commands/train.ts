@@ -1,6 +1,7 @@
 /** `sff-finetune [model] --data DIR …`: the main job. With no arguments, a short built-in demo. */
 import type { Argv, CommandModule } from 'yargs';
 import { finetune } from '../../train/finetune.js';
+import { DEVICE_HELP } from '../../runtime/providers.js';
 import type { FinetuneOptions } from '../../train/options.js';
 import { UsageError } from '../errors.js';
 
@@ -100,7 +101,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('bn-momentum', { type: 'number', describe: "BatchNorm running-statistics momentum, PyTorch's convention (default: the graph's own)" })
       .option('seed', { type: 'number', describe: 'split, shuffle and init seed (default 0)' })
       .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
-      .option('device', { type: 'string', describe: 'cpu | cuda | cuda:<id>' })
+      .option('device', { type: 'string', describe: `${DEVICE_HELP} (webgpu: onnxruntime's bundled WebGPU EP, over Vulkan)` })
       .option('ensemble', { type: 'string', describe: 'all | last:K | weighted | auto (default: all from scratch, last:4 for pretrained graphs)' })
       .option('norm', { type: 'string', choices: ['auto', 'chain', 'head', 'none'], describe: 'where the per-block LayerNorm sits (auto: chain from scratch, none for pretrained)' })
       .option('aux-kernel', { type: 'string', describe: 'aux conv kernel size (auto: 5 for ≤ 10 classes, else 3)' })

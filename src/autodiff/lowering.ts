@@ -116,5 +116,11 @@ export function lowerForTarget(g: Graph, target: GraphTarget, opset: number, ran
     });
     replaced++;
   }
+  if (replaced) {
+    // What only the replaced nodes read (e.g. BN's running-statistic placeholders) goes too.
+    const read = new Set(g.nodes.flatMap((n) => n.inputs));
+    for (const o of g.outputs) read.add(o.name);
+    for (const name of [...g.initializers.keys()]) if (!read.has(name)) g.initializers.delete(name);
+  }
   return replaced;
 }

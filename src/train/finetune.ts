@@ -169,7 +169,7 @@ async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptio
     const evalBytes = encodeModel(evalModel);
     writeFileAtomic(join(dir, `block${block.index}_${block.name}.train.onnx`), trainBytes);
     writeFileAtomic(join(dir, `block${block.index}_${block.name}.eval.onnx`), evalBytes);
-    const placed = { train: await createPlacedSession(train, rt), eval: await createPlacedSession(evalModel, rt) };
+    const placed = { train: await createPlacedSession(train, rt, trainBytes), eval: await createPlacedSession(evalModel, rt, evalBytes) };
     const sessions = { train: placed.train.session, eval: placed.eval.session };
     const stateDims = new Map(block.state.map((s) => [s, block.constants.get(s)!.dims]));
     const state = new Map(block.state.map((s) => [s, { data: new Float32Array(block.constants.get(s)!.raw.slice().buffer), dims: block.constants.get(s)!.dims }]));

@@ -56,12 +56,12 @@ export async function createSession(model: Model | Uint8Array, opts: RuntimeOpti
  * A session and, on a GPU device, where its nodes ran: one run on zeros with onnxruntime's
  * profiler on (which names each node's EP), before any real step. CPU sessions are not probed.
  */
-export async function createPlacedSession(model: Model, opts: RuntimeOptions = {}): Promise<{ session: ort.InferenceSession; placement?: PlacementSummary }> {
+export async function createPlacedSession(model: Model, opts: RuntimeOptions = {}, bytes: Uint8Array = encodeModel(model)): Promise<{ session: ort.InferenceSession; placement?: PlacementSummary }> {
   const dev = parseDevice(opts.device);
-  if (dev.kind === 'cpu') return { session: await createSession(model, opts) };
+  if (dev.kind === 'cpu') return { session: await createSession(bytes, opts) };
   const dir = mkdtempSync(join(tmpdir(), 'sff-placement-'));
   try {
-    const session = await createSession(model, opts, { enableProfiling: true, profileFilePrefix: join(dir, 'run') });
+    const session = await createSession(bytes, opts, { enableProfiling: true, profileFilePrefix: join(dir, 'run') });
     try {
       await session.run(zeroFeeds(model));
     } catch (e) {

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { Graph } from '../../src/ir/graph.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { floatTensor } from '../../src/ir/tensor.js';
-import { DataType } from '../../src/onnx/schema.js';
+import { DataType } from '../../src/ir/types.js';
 import { lowerForTarget, loweringsFor } from '../../src/autodiff/lowering.js';
 import { randomFloats, runGraph } from './harness.js';
 

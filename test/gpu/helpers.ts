@@ -9,7 +9,7 @@ import ort from 'onnxruntime-node';
 import { Graph, makeModel } from '../../src/ir/graph.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { encodeModel } from '../../src/onnx/io.js';
-import { DataType } from '../../src/onnx/schema.js';
+import { DataType } from '../../src/ir/types.js';
 
 const KNOWN_ICDS = ['/usr/lib/chromium/vk_swiftshader_icd.json', '/usr/lib/chromium-browser/vk_swiftshader_icd.json', '/usr/lib64/chromium-browser/vk_swiftshader_icd.json'];
 

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { prepareModel } from '../../src/train/model.js';
-import { planStages } from '../../src/train/finetune.js';
+import { planStages } from '../../src/train/stages.js';
 import { benchRunConfig } from '../../src/bench/throughput.js';
 import { stagePlacements } from '../../src/train/placement.js';
 import { warnWebgpuSkip, webgpuSkipReason } from './helpers.js';

@@ -9,11 +9,11 @@
 import { describe, expect, it } from 'vitest';
 import ort from 'onnxruntime-node';
 import { prepareModel } from '../../src/train/model.js';
-import { planStages } from '../../src/train/finetune.js';
+import { planStages } from '../../src/train/stages.js';
 import { benchRunConfig } from '../../src/bench/throughput.js';
 import { blockLayout, buildEvalGraph, buildTrainStep } from '../../src/train/artifacts.js';
 import { BlockRunner } from '../../src/train/runner.js';
-import { createPlacedSession, createSession } from '../../src/train/session.js';
+import { createPlacedSession, createSession } from '../../src/runtime/session.js';
 import { formatPlacement } from '../../src/runtime/providers.js';
 import { ADAMW_DEFAULTS } from '../../src/optim/adamw.js';
 import type { GraphTarget } from '../../src/autodiff/lowering.js';

@@ -22,7 +22,7 @@ import {
   placementLines,
   summarisePlacement,
 } from '../../src/runtime/providers.js';
-import { createSession, sessionOptions } from '../../src/train/session.js';
+import { createSession, sessionOptions } from '../../src/runtime/session.js';
 import { createModel } from '../../src/models/index.js';
 
 const cudaInstalled = CUDA_PROVIDER_LIBRARIES.every((f) => existsSync(join(bindingDir(), f)));

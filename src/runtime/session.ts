@@ -1,11 +1,14 @@
-/** onnxruntime session options shared by every graph the tool runs (device, threads, memory). */
+/**
+ * onnxruntime sessions: one place that chooses the execution provider, threads, memory arena and
+ * profiling for every graph the tool runs; which provider a device means, and its failures, are providers.ts's.
+ */
 import ort from 'onnxruntime-node';
 import type { Model } from '../ir/graph.js';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { encodeModel } from '../onnx/io.js';
-import { DataType } from '../onnx/schema.js';
+import { zerosTensor, type Tensor } from './tensors.js';
 import {
   checkProviderInstalled,
   executionProviders,
@@ -14,10 +17,10 @@ import {
   placementFromProfile,
   summarisePlacement,
   type PlacementSummary,
-} from '../runtime/providers.js';
+} from './providers.js';
 
 export interface RuntimeOptions {
-  /** 'cpu' (default), 'cuda', 'cuda:<id>' or 'webgpu' (see runtime/providers.ts). */
+  /** 'cpu' (default), 'cuda', 'cuda:<id>' or 'webgpu' (see providers.ts). */
   device?: string;
   /** Intra-op threads (default: onnxruntime's choice, all cores). */
   threads?: number;
@@ -27,9 +30,14 @@ export interface RuntimeOptions {
    * b32: 1.9 GB instead of 5.5 GB for SFF, no slower with the launcher's glibc settings).
    */
   memArena?: boolean;
+  /** Write an onnxruntime profile (JSON) per session, its file name starting with this path. */
+  profilePrefix?: string;
 }
 
-export { DeviceError, parseDevice } from '../runtime/providers.js';
+/** A session of the runtime (graphs are run only through sessions made here). */
+export type Session = ort.InferenceSession;
+
+export { DeviceError, parseDevice } from './providers.js';
 
 export function sessionOptions(opts: RuntimeOptions = {}): ort.InferenceSession.SessionOptions {
   const dev = parseDevice(opts.device);
@@ -40,10 +48,11 @@ export function sessionOptions(opts: RuntimeOptions = {}): ort.InferenceSession.
     ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
     enableCpuMemArena: opts.memArena ?? false,
     enableMemPattern: true,
+    ...(opts.profilePrefix ? { enableProfiling: true, profileFilePrefix: opts.profilePrefix } : {}),
   };
 }
 
-export async function createSession(model: Model | Uint8Array, opts: RuntimeOptions = {}, extra: ort.InferenceSession.SessionOptions = {}): Promise<ort.InferenceSession> {
+export async function createSession(model: Model | Uint8Array, opts: RuntimeOptions = {}, extra: ort.InferenceSession.SessionOptions = {}): Promise<Session> {
   const bytes = model instanceof Uint8Array ? model : encodeModel(model);
   try {
     return await ort.InferenceSession.create(bytes, { ...sessionOptions(opts), ...extra });
@@ -56,9 +65,10 @@ export async function createSession(model: Model | Uint8Array, opts: RuntimeOpti
  * A session and, on a GPU device, where its nodes ran: one run on zeros with onnxruntime's
  * profiler on (which names each node's EP), before any real step. CPU sessions are not probed.
  */
-export async function createPlacedSession(model: Model, opts: RuntimeOptions = {}, bytes: Uint8Array = encodeModel(model)): Promise<{ session: ort.InferenceSession; placement?: PlacementSummary }> {
+export async function createPlacedSession(model: Model, opts: RuntimeOptions = {}, bytes: Uint8Array = encodeModel(model)): Promise<{ session: Session; placement?: PlacementSummary }> {
   const dev = parseDevice(opts.device);
-  if (dev.kind === 'cpu') return { session: await createSession(bytes, opts) };
+  // A session already profiled for a benchmark keeps its own profile: no placement probe then.
+  if (dev.kind === 'cpu' || opts.profilePrefix) return { session: await createSession(bytes, opts) };
   const dir = mkdtempSync(join(tmpdir(), 'sff-placement-'));
   try {
     const session = await createSession(bytes, opts, { enableProfiling: true, profileFilePrefix: join(dir, 'run') });
@@ -78,15 +88,24 @@ export async function createPlacedSession(model: Model, opts: RuntimeOptions = {
 }
 
 /** Zeros for every graph input (symbolic dims as 1). */
-function zeroFeeds(model: Model): Record<string, ort.Tensor> {
-  const feeds: Record<string, ort.Tensor> = {};
+function zeroFeeds(model: Model): Record<string, Tensor> {
+  const feeds: Record<string, Tensor> = {};
   for (const i of model.graph.inputs) {
     if (model.graph.initializers.has(i.name) || i.type?.kind !== 'tensor') continue;
-    const dims = (i.type.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : 1));
-    const n = dims.reduce((a, d) => a * d, 1);
-    if (i.type.elemType === DataType.INT64) feeds[i.name] = new ort.Tensor('int64', new BigInt64Array(n), dims);
-    else if (i.type.elemType === DataType.FLOAT) feeds[i.name] = new ort.Tensor('float32', new Float32Array(n), dims);
-    else throw new Error(`placement probe: input '${i.name}' of '${model.graph.name}' has element type ${i.type.elemType}, which it cannot feed`);
+    feeds[i.name] = zerosTensor(i.type.elemType, (i.type.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : 1)));
   }
   return feeds;
+}
+
+/**
+ * A session for a one-off run while importing (shape probe, constant folding): no graph
+ * optimisation, so every value the graph names is computed as written; onnxruntime's defaults otherwise.
+ */
+export async function createProbeSession(model: Model): Promise<Session> {
+  return ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'disabled' });
+}
+
+/** The onnxruntime version in use (recorded by the benchmarks). */
+export function runtimeVersion(): string | undefined {
+  return ort.env.versions?.common;
 }

@@ -71,6 +71,8 @@ export interface Measurement extends MeasureSpec {
   stepPeakRssMB: number;
   env: Record<string, string>;
   kernelProfile?: ProfileSummary;
+  /** On a GPU device: nodes of the train/eval sessions that onnxruntime ran on the CPU instead (0 = all on the GPU). */
+  cpuFallbackNodes?: number;
 }
 
 export interface ProfileSummary {
@@ -154,6 +156,7 @@ export async function measure(spec: MeasureSpec): Promise<Measurement> {
   let step: () => Promise<void>;
   let sessions: Session[] = [];
   let trainableParams = 0;
+  let cpuFallbackNodes: number | undefined;
   let afterTiming: () => Promise<void> = async () => {};
 
   if (spec.mode === 'forward') {
@@ -170,7 +173,10 @@ export async function measure(spec: MeasureSpec): Promise<Measurement> {
     const cfg = benchRunConfig(spec.mode, J, spec.imageSize, B, pm.fromScratch);
     const runners: BlockRunner[] = [];
     for (const stage of planStages(pm, cfg)) {
-      const runner = await buildBlockRunner(stage, { classes: J, batchSize: B, lr: cfg.lr, withEval: spec.withEval ?? false, runtime: profileDir ? { ...rt, profilePrefix: join(profileDir, 'block_') } : rt });
+      const runner = await buildBlockRunner(stage, {
+        classes: J, batchSize: B, lr: cfg.lr, withEval: spec.withEval ?? false, runtime: profileDir ? { ...rt, profilePrefix: join(profileDir, 'block_') } : rt,
+        onPlacement: (p) => (cpuFallbackNodes = (cpuFallbackNodes ?? 0) + (p.train?.fallback.length ?? 0) + (p.eval?.fallback.length ?? 0)),
+      });
       runners.push(runner);
       trainableParams += runner.layout.total;
     }
@@ -232,6 +238,7 @@ export async function measure(spec: MeasureSpec): Promise<Measurement> {
     stepPeakRssMB: reset ? round(hwmMB()) : NaN,
     env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('MALLOC_')) as [string, string][]),
     ...(profile ? { kernelProfile: profile } : {}),
+    ...(cpuFallbackNodes !== undefined ? { cpuFallbackNodes } : {}),
   };
   await Promise.all(sessions.map((s) => s.release()));
   return result;
@@ -305,7 +312,8 @@ export async function runThroughput(opts: ThroughputOptions = {}): Promise<Throu
     const m = await measureInChild({ ...c, mode, memArena, warmup: mode === 'forward' ? warmup + 1 : warmup, reps: mode === 'forward' ? reps * 2 : reps, ...(opts.device ? { device: opts.device } : {}), ...extra }, env);
     log(
       `  ${c.model.replace('builtin:', '')} ${c.imageSize}px b${c.batch} ${mode.padEnd(7)}${opts.device ? ` ${opts.device}` : ''} arena ${memArena ? 'on ' : 'off'}${Object.keys(env).length ? ' +glibc' : ''}  ` +
-        `${m.msPerStep.toFixed(0)} ms/step  ${m.imagesPerSecond.toFixed(1)} img/s  peak RSS ${m.peakRssMB} MB (built ${m.rssBuiltMB}, start ${m.rssStartMB})  build ${m.buildSeconds}s`,
+        `${m.msPerStep.toFixed(0)} ms/step  ${m.imagesPerSecond.toFixed(1)} img/s  peak RSS ${m.peakRssMB} MB (built ${m.rssBuiltMB}, start ${m.rssStartMB})  build ${m.buildSeconds}s` +
+        (m.cpuFallbackNodes !== undefined ? (m.cpuFallbackNodes ? `  FALLBACK: ${m.cpuFallbackNodes} nodes on the CPU` : '  all nodes on the GPU') : ''),
     );
     return m;
   };

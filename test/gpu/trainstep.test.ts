@@ -65,11 +65,14 @@ async function runOn(target: GraphTarget, model: string, imageSize: number, bloc
   const n = B * block.inputShape.reduce((a, d) => a * d, 1);
   const x = new ort.Tensor('float32', seeded(n, 7), [B, ...block.inputShape]);
   const labels = new ort.Tensor('int64', BigInt64Array.from({ length: B }, (_, i) => BigInt((i * 3) % J)), [B]);
+  // Eval first, on the shared initial weights: after the step each device evaluates its own update,
+  // whose rounding-level gradients may flip AdamW's lr·sign(g) (compared apart below).
+  const evaluated = await runner.evaluate(x);
+  const evalOut = { next: Float32Array.from(evaluated.next.data as Float32Array), goodness: Float32Array.from(evaluated.goodness) };
   const step = await runner.trainStep(x, labels);
   const out = { loss: step.loss, goodness: Float32Array.from(step.goodness), next: Float32Array.from(step.next.data as Float32Array) };
   const after = runner.snapshot();
-  const evaluated = await runner.evaluate(x);
-  const result = { init, out, after, eval: { next: Float32Array.from(evaluated.next.data as Float32Array), goodness: Float32Array.from(evaluated.goodness) } };
+  const result = { init, out, after, eval: evalOut };
   await runner.release();
   return result;
 }

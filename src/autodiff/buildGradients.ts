@@ -10,7 +10,7 @@ import { numElements, toNumbers, type TensorData } from '../ir/tensor.js';
 import { DataType } from '../ir/types.js';
 import { isFloatType, zeros } from './helpers.js';
 import { gradientRules } from './registry.js';
-import { DEFAULT_FORMULATIONS, NoGradientRuleError, type GradContext, type GradFormulations, type GradRule } from './types.js';
+import { DEFAULT_FORMULATIONS, NoGradientRuleError, type GradContext, type GradFormulations, type GradRule, type GraphTarget } from './types.js';
 
 export interface BuildGradientsRequest {
   /** Graph holding the forward nodes; the backward nodes are appended to it. */
@@ -33,6 +33,8 @@ export interface BuildGradientsRequest {
   rules?: Record<string, GradRule>;
   /** Formulations to emit where a rule has several (default DEFAULT_FORMULATIONS). */
   formulations?: Partial<GradFormulations>;
+  /** The execution provider the graph is built for (default 'cpu'). */
+  target?: GraphTarget;
 }
 
 /**
@@ -159,6 +161,7 @@ export function buildGradients(req: BuildGradientsRequest): Map<string, string> 
       node,
       opset,
       formulations,
+      target: req.target ?? 'cpu',
       gradOutput: (i) => outGrads[i],
       needsGrad: (i) => {
         const v = node.inputs[i];

@@ -42,6 +42,13 @@ export const DEFAULT_FORMULATIONS: Readonly<GradFormulations> = Object.freeze({
   maxPoolInput: 'scatter',
 });
 
+/**
+ * The execution provider a graph is built for. 'cpu': onnxruntime's CPU EP, which runs every op
+ * the gradient rules emit. 'webgpu' and 'cuda': GPU EPs lacking some ops or modes, for which
+ * equivalents are emitted instead (see lowering.ts and the rules that read `target`).
+ */
+export type GraphTarget = 'cpu' | 'webgpu' | 'cuda';
+
 export interface GradContext {
   /** Appends backward nodes (names are made unique under the builder's prefix). */
   readonly b: GraphBuilder;
@@ -61,6 +68,8 @@ export interface GradContext {
   elemType(value: string): number;
   /** Constant value of an initializer / folded constant input, if the value is one. */
   constant(value: string): number[] | undefined;
+  /** The execution provider the graph is built for: a rule emits only ops it runs. */
+  readonly target: GraphTarget;
 }
 
 /**

@@ -219,7 +219,7 @@ async function benchDepthwise(N: number, C: number, H: number, k: number, s: num
       b, node, opset: 17,
       formulations: { ...DEFAULT_FORMULATIONS, ...(mode ? { depthwiseWeight: mode } : {}), ...(dxMode ? { stridedConvInput: dxMode } : {}) },
       gradOutput: (i) => (i === 0 ? 'dy' : undefined), needsGrad: (i) => (which === 'dx' ? i === 0 : i === 1),
-      shape: (v) => shapes[v]!, elemType: () => 1, constant: () => undefined,
+      shape: (v) => shapes[v]!, elemType: () => 1, constant: () => undefined, target: 'cpu',
     });
     g.outputs = [{ name: (which === 'dx' ? out[0] : out[1])! }];
     return { g, feeds };
@@ -266,7 +266,7 @@ async function benchAuxHead(label: string, x: number[], J: number, k: number, re
       b, node, opset: 17,
       formulations: { ...DEFAULT_FORMULATIONS, ...(convWeight ? { convWeight } : {}) },
       gradOutput: (i) => (i === 0 ? 'dy' : undefined), needsGrad: (i) => (which === 'dx' ? i === 0 : i === 1),
-      shape: (v) => shapes[v]!, elemType: () => 1, constant: () => undefined,
+      shape: (v) => shapes[v]!, elemType: () => 1, constant: () => undefined, target: 'cpu',
     });
     g.outputs = [{ name: (which === 'dx' ? out[0] : out[1])! }];
     return encodeModel(makeModel(g));
@@ -314,7 +314,7 @@ async function benchMaxPool(label: string, x: number[], k: number, s: number, pa
     const r = MaxPool({
       b, node, opset: 17, formulations: { ...DEFAULT_FORMULATIONS, maxPoolInput },
       gradOutput: (i) => (i === 0 ? 'dy' : undefined), needsGrad: (i) => i === 0,
-      shape: (v) => shapes[v]!, elemType: () => 1, constant: () => undefined,
+      shape: (v) => shapes[v]!, elemType: () => 1, constant: () => undefined, target: 'cpu',
     });
     g.outputs = [{ name: 'y' }, { name: r[0]! }];
     return encodeModel(makeModel(g));

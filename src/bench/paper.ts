@@ -16,7 +16,7 @@ import { writeFileAtomic } from '../util/fs.js';
 import { runPool } from '../util/pool.js';
 import type { FinetuneOptions, Method } from '../train/options.js';
 import { trainInChild, type WorkerResult } from './train-worker.js';
-import { runThroughput, throughputMarkdown, type ThroughputReport } from './throughput.js';
+import { runThroughput, throughputMarkdown, type ThroughputCase, type ThroughputReport } from './throughput.js';
 
 export const SUITES = ['cifar', 'small', 'transfer', 'throughput'] as const;
 export type Suite = (typeof SUITES)[number];
@@ -48,6 +48,10 @@ export interface PaperOptions {
   resume?: boolean;
   memArena?: boolean;
   threads?: number;
+  /** --device for the training runs and the throughput suite (default cpu). */
+  device?: string;
+  /** Throughput cases instead of the default ones. */
+  throughputCases?: ThroughputCase[];
   /** --bn-momentum for every run (PyTorch's convention); default: each graph's own. */
   bnMomentum?: number;
   /**
@@ -212,6 +216,7 @@ export function planPaperRuns(o: PaperOptions): PlannedRun[] {
           ...(o.maxSteps ? { maxStepsPerEpoch: o.maxSteps } : {}),
           ...(o.memArena !== undefined ? { memArena: o.memArena } : {}),
           ...(o.threads ? { threads: o.threads } : {}),
+          ...(o.device ? { device: o.device } : {}),
           ...(o.bnMomentum !== undefined ? { bnMomentum: o.bnMomentum } : {}),
         },
       });
@@ -441,7 +446,16 @@ export async function runPaper(o: PaperOptions): Promise<PaperReport> {
   await runPool(order.length, jobs, (k) => runOne(order[k]!));
   if (o.suites.includes('throughput') && !o.dryRun) {
     log('throughput (per case: every variant in one process, steps interleaved; memory: each run in its own process):');
-    report.throughput = await runThroughput({ log, profile: true, ...(o.maxSteps ? { minRounds: 3, maxRounds: 3 } : {}), ...(o.threads ? { threads: o.threads } : {}) });
+    const gpu = o.device !== undefined && o.device !== 'cpu';
+    // On a GPU the CPU-arena memory matrix and the CPU kernel profile measure nothing of interest.
+    report.throughput = await runThroughput({
+      log,
+      profile: !gpu,
+      ...(gpu ? { memory: false, device: o.device } : {}),
+      ...(o.throughputCases ? { cases: o.throughputCases } : {}),
+      ...(o.maxSteps ? { minRounds: 3, maxRounds: 3 } : {}),
+      ...(o.threads ? { threads: o.threads } : {}),
+    });
     save();
   }
   if (!o.dryRun) log(`results: ${jsonPath}, ${mdPath}`);

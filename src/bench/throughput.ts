@@ -400,6 +400,8 @@ export interface RatioSpec {
 }
 
 export interface InterleavedSpec extends ThroughputCase {
+  /** --device (default cpu): graphs are built for its execution provider. */
+  device?: string;
   variants: VariantSpec[];
   ratios: RatioSpec[];
   memArena: boolean;
@@ -467,7 +469,7 @@ export function ratioStats(perRound: readonly number[]): Pick<RatioResult, 'medi
 /** Builds every variant of a case in this process, then interleaves their steps round by round. */
 export async function measureInterleaved(spec: InterleavedSpec, log: (s: string) => void = () => {}): Promise<InterleavedResult> {
   const t0 = performance.now();
-  const rt: RuntimeOptions = { memArena: spec.memArena, ...(spec.threads ? { threads: spec.threads } : {}) };
+  const rt: RuntimeOptions = { memArena: spec.memArena, ...(spec.threads ? { threads: spec.threads } : {}), ...(spec.device ? { device: spec.device } : {}) };
   const env: BuildEnv = { classes: spec.classes ?? 10, options: () => rt };
   const built: { v: VariantSpec; b: BuiltVariant; buildSeconds: number; ms: number[] }[] = [];
   for (const v of spec.variants) {
@@ -594,6 +596,8 @@ export interface ThroughputOptions {
   /** Stop a case's rounds after this long (once minRounds are done). */
   maxSecondsPerCase?: number;
   threads?: number;
+  /** --device for every measurement (default cpu). */
+  device?: string;
   /** Run the ResNet18 memory matrix (sff/bp × arena on/off × glibc tunables). */
   memory?: boolean;
   /** Profile the SFF and BP steps of the first case (kernel time by op type). */
@@ -633,6 +637,7 @@ export async function runThroughput(opts: ThroughputOptions = {}): Promise<Throu
       // process that holds every variant at once within memory on a shared machine.
       memArena: false,
       ...(opts.threads ? { threads: opts.threads } : {}),
+      ...(opts.device ? { device: opts.device } : {}),
       warmup,
       minRounds: opts.minRounds ?? 7,
       maxRounds: opts.maxRounds ?? 21,

@@ -1,15 +1,28 @@
 /**
  * onnxruntime sessions: one place that chooses the execution provider, threads, memory arena and
- * profiling for every graph the tool runs. Execution providers beyond cpu and cuda plug in here.
+ * profiling for every graph the tool runs; which provider a device means, and its failures, are providers.ts's.
  */
 import ort from 'onnxruntime-node';
 import { Graph, makeModel, type Model } from '../ir/graph.js';
 import { GraphBuilder } from '../ir/builder.js';
 import { DataType } from '../ir/types.js';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { encodeModel } from '../onnx/io.js';
+import { zerosTensor, type Tensor } from './tensors.js';
+import {
+  checkProviderInstalled,
+  executionProviders,
+  explainProviderError,
+  parseDevice,
+  placementFromProfile,
+  summarisePlacement,
+  type PlacementSummary,
+} from './providers.js';
 
 export interface RuntimeOptions {
-  /** 'cpu' (default), 'cuda' or 'cuda:<id>'. */
+  /** 'cpu' (default), 'cuda', 'cuda:<id>' or 'webgpu' (see providers.ts). */
   device?: string;
   /** Intra-op threads (default: onnxruntime's choice, all cores). */
   threads?: number;
@@ -26,28 +39,13 @@ export interface RuntimeOptions {
 /** A session of the runtime (graphs are run only through sessions made here). */
 export type Session = ort.InferenceSession;
 
-export class DeviceError extends Error {
-  override name = 'DeviceError';
-}
-
-export function parseDevice(device = 'cpu'): { kind: 'cpu' | 'cuda'; id: number } {
-  const m = /^(cpu|cuda)(?::(\d+))?$/.exec(device);
-  if (!m) throw new DeviceError(`--device '${device}' is not understood: use cpu, cuda or cuda:<id>`);
-  return { kind: m[1] as 'cpu' | 'cuda', id: Number(m[2] ?? 0) };
-}
+export { DeviceError, parseDevice } from './providers.js';
 
 export function sessionOptions(opts: RuntimeOptions = {}): ort.InferenceSession.SessionOptions {
   const dev = parseDevice(opts.device);
-  if (dev.kind === 'cuda') {
-    const backends = ort.listSupportedBackends?.() ?? [];
-    if (!backends.some((b) => b.name === 'cuda'))
-      throw new DeviceError(
-        'the CUDA execution provider is not installed in this onnxruntime-node. Reinstall it with CUDA binaries: ' +
-          '`ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js` (needs network access, CUDA 12 and cuDNN 9 on the machine), or use --device cpu.',
-      );
-  }
+  checkProviderInstalled(dev);
   return {
-    executionProviders: dev.kind === 'cuda' ? [{ name: 'cuda', deviceId: dev.id }, 'cpu'] : ['cpu'],
+    executionProviders: executionProviders(dev),
     graphOptimizationLevel: 'all',
     ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
     enableCpuMemArena: opts.memArena ?? false,
@@ -58,7 +56,7 @@ export function sessionOptions(opts: RuntimeOptions = {}): ort.InferenceSession.
 
 /**
  * Fails early, with the install command, when `device` cannot run a session here: onnxruntime may
- * list the CUDA provider yet lack its libraries, which it reports only when a session is made.
+ * list a GPU provider yet lack its libraries or an adapter, which it reports only when a session is made.
  */
 export async function checkDevice(opts: RuntimeOptions = {}): Promise<void> {
   if (parseDevice(opts.device).kind === 'cpu') return;
@@ -66,25 +64,56 @@ export async function checkDevice(opts: RuntimeOptions = {}): Promise<void> {
   g.inputs.push({ name: 'x', type: { kind: 'tensor', elemType: DataType.FLOAT, shape: [1] } });
   new GraphBuilder(g).node('Identity', ['x'], {}, { outputs: ['y'] });
   g.outputs.push({ name: 'y', type: { kind: 'tensor', elemType: DataType.FLOAT, shape: [1] } });
-  const bytes = encodeModel(makeModel(g, 17));
-  // onnxruntime's own log of a missing provider library is a raw multi-line dump: the error below
-  // says it plainly. (The log level is process-wide and set once: CUDA runs log fatal errors only.)
+  // onnxruntime's own log of a missing provider library is a raw multi-line dump: createSession's
+  // error says it plainly (providers.ts). The log level is process-wide: GPU runs log fatal errors only.
   ort.env.logLevel = 'fatal';
+  const s = await createSession(encodeModel(makeModel(g, 17)), opts, { logSeverityLevel: 4 });
+  await s.release();
+}
+
+export async function createSession(model: Model | Uint8Array, opts: RuntimeOptions = {}, extra: ort.InferenceSession.SessionOptions = {}): Promise<Session> {
+  const bytes = model instanceof Uint8Array ? model : encodeModel(model);
   try {
-    const s = await ort.InferenceSession.create(bytes, { ...sessionOptions(opts), logSeverityLevel: 4 });
-    await s.release();
+    return await ort.InferenceSession.create(bytes, { ...sessionOptions(opts), ...extra });
   } catch (e) {
-    if (e instanceof DeviceError) throw e;
-    throw new DeviceError(
-      `--device ${opts.device} cannot be used: onnxruntime could not start its CUDA provider (${(e as Error).message.split('\n')[0]}). ` +
-        'Reinstall onnxruntime-node with CUDA binaries: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm install` (needs CUDA 12 and cuDNN 9), or use --device cpu.',
-    );
+    throw explainProviderError(parseDevice(opts.device), e);
   }
 }
 
-export async function createSession(model: Model | Uint8Array, opts: RuntimeOptions = {}): Promise<Session> {
-  const bytes = model instanceof Uint8Array ? model : encodeModel(model);
-  return ort.InferenceSession.create(bytes, sessionOptions(opts));
+/**
+ * A session and, on a GPU device, where its nodes ran: one run on zeros with onnxruntime's
+ * profiler on (which names each node's EP), before any real step. CPU sessions are not probed.
+ */
+export async function createPlacedSession(model: Model, opts: RuntimeOptions = {}, bytes: Uint8Array = encodeModel(model)): Promise<{ session: Session; placement?: PlacementSummary }> {
+  const dev = parseDevice(opts.device);
+  // A session already profiled for a benchmark keeps its own profile: no placement probe then.
+  if (dev.kind === 'cpu' || opts.profilePrefix) return { session: await createSession(bytes, opts) };
+  const dir = mkdtempSync(join(tmpdir(), 'sff-placement-'));
+  try {
+    const session = await createSession(bytes, opts, { enableProfiling: true, profileFilePrefix: join(dir, 'run') });
+    try {
+      await session.run(zeroFeeds(model));
+    } catch (e) {
+      await session.release();
+      throw explainProviderError(dev, e);
+    }
+    session.endProfiling();
+    const file = readdirSync(dir).find((f) => f.endsWith('.json'));
+    if (!file) throw new Error(`onnxruntime wrote no profile in ${dir}: cannot tell where the nodes of '${model.graph.name}' ran`);
+    return { session, placement: summarisePlacement(dev, placementFromProfile(join(dir, file))) };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Zeros for every graph input (symbolic dims as 1). */
+function zeroFeeds(model: Model): Record<string, Tensor> {
+  const feeds: Record<string, Tensor> = {};
+  for (const i of model.graph.inputs) {
+    if (model.graph.initializers.has(i.name) || i.type?.kind !== 'tensor') continue;
+    feeds[i.name] = zerosTensor(i.type.elemType, (i.type.shape ?? []).map((d) => (typeof d === 'number' && d >= 0 ? d : 1)));
+  }
+  return feeds;
 }
 
 /**

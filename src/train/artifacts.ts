@@ -11,6 +11,7 @@ import { DataType } from '../ir/types.js';
 import { probeShapes } from '../runtime/probe.js';
 import { buildGradients, type GradFormulations } from '../autodiff/index.js';
 import { bnRunningStatUpdate } from '../autodiff/gradients/BatchNormalization.js';
+import { lowerForTarget, type GraphTarget } from '../autodiff/lowering.js';
 import { appendGoodnessLoss, type HeadParam } from '../sff/head.js';
 import type { Objective } from '../sff/objective.js';
 import { appendAdamW, type AdamWConfig } from '../optim/adamw.js';
@@ -47,6 +48,8 @@ export interface BlockArtifactsSpec {
   bnMomentum?: number;
   /** Gradient formulations where a rule has several (default: the project's; the bench compares others). */
   formulations?: Partial<GradFormulations>;
+  /** The execution provider the graph is built for (default 'cpu'): ops it lacks are rewritten. */
+  target?: GraphTarget;
 }
 
 /** The parameter layout of a block: its trainables then its head's parameters. */
@@ -85,7 +88,7 @@ function addConstants(g: Graph, block: TrainBlock): void {
 }
 
 /** The eval graph: x[N,…], params, BN running stats → next, goodness. Dynamic batch. */
-export function buildEvalGraph(block: TrainBlock, objective: Objective, layout: ParamLayout, classes: number): Model {
+export function buildEvalGraph(block: TrainBlock, objective: Objective, layout: ParamLayout, classes: number, target: GraphTarget = 'cpu'): Model {
   const g = new Graph();
   g.name = `sff_eval_${block.name}`;
   tensorInput(g, IO.x, DataType.FLOAT, ['N', ...block.inputShape]);
@@ -101,6 +104,8 @@ export function buildEvalGraph(block: TrainBlock, objective: Objective, layout: 
   b.node('Identity', [out.scores], {}, { outputs: [IO.goodness], name: 'out/goodness' });
   tensorOutput(g, IO.next, DataType.FLOAT, ['N', ...block.outputShape]);
   tensorOutput(g, IO.goodness, DataType.FLOAT, ['N', classes]);
+  // Eval graphs hold no training-mode op today; lowering them too keeps any future one covered.
+  lowerForTarget(g, target, OPSET, () => undefined);
   g.topoSort();
   return makeModel(g, OPSET);
 }
@@ -122,7 +127,8 @@ export async function buildTrainStep(spec: BlockArtifactsSpec, layout: ParamLayo
   const g = new Graph();
   g.name = `sff_train_${block.name}`;
   tensorInput(g, IO.x, DataType.FLOAT, [B, ...block.inputShape]);
-  tensorInput(g, IO.labels, DataType.INT64, [B]);
+  // A column, as GatherElements reads it: an int64 Unsqueeze would run on the CPU under GPU EPs.
+  tensorInput(g, IO.labels, DataType.INT64, [B, 1]);
   tensorInput(g, IO.params, DataType.FLOAT, [layout.total]);
   tensorInput(g, IO.m, DataType.FLOAT, [layout.total]);
   tensorInput(g, IO.v, DataType.FLOAT, [layout.total]);
@@ -150,7 +156,8 @@ export async function buildTrainStep(spec: BlockArtifactsSpec, layout: ParamLayo
     b.node('Identity', [mean], {}, { outputs: [IO.stateOut(n.inputs[3]!)], name: 'out/running_mean' });
     b.node('Identity', [variance], {}, { outputs: [IO.stateOut(n.inputs[4]!)], name: 'out/running_var' });
   }
-  const grads = buildGradients({ graph: g, loss, wrt: layout.entries.map((e) => e.name), shapes, opset: OPSET, prefix: '/grad', block: block.name, formulations: spec.formulations });
+  const target = spec.target ?? 'cpu';
+  const grads = buildGradients({ graph: g, loss, wrt: layout.entries.map((e) => e.name), shapes, opset: OPSET, prefix: '/grad', block: block.name, formulations: spec.formulations, target });
   const flatGrad = appendPack(new GraphBuilder(g, '/grad'), grads, layout);
   const ob = new GraphBuilder(g, '/adamw');
   appendAdamW(ob, { param: IO.params, grad: flatGrad, m: IO.m, v: IO.v, lr: IO.lr, step: IO.step }, spec.adamw, { param: IO.paramsOut, m: IO.mOut, v: IO.vOut });
@@ -164,6 +171,8 @@ export async function buildTrainStep(spec: BlockArtifactsSpec, layout: ParamLayo
   tensorOutput(g, IO.mOut, DataType.FLOAT, [layout.total]);
   tensorOutput(g, IO.vOut, DataType.FLOAT, [layout.total]);
   for (const s of block.state) tensorOutput(g, IO.stateOut(s), DataType.FLOAT, block.constants.get(s)!.dims);
+  const rankOf = (v: string) => shapes.get(v)?.dims.length ?? (v === IO.x ? block.inputShape.length + 1 : undefined);
+  lowerForTarget(g, target, OPSET, rankOf);
   g.topoSort();
   return makeModel(g, OPSET);
 }

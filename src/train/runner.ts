@@ -5,7 +5,7 @@
  * sets swap, so a step allocates no parameter-sized memory.
  */
 import type { Session } from '../runtime/session.js';
-import { float32Tensor, scalarTensor, type Tensor } from '../runtime/tensors.js';
+import { float32Tensor, int64Tensor, scalarTensor, type Tensor } from '../runtime/tensors.js';
 import { IO } from './artifacts.js';
 import type { ParamLayout } from '../blocks/params.js';
 
@@ -93,7 +93,8 @@ export class BlockRunner {
     const P = this.layout.total;
     const feeds: Record<string, Tensor> = {
       [IO.x]: x,
-      [IO.labels]: labels,
+      // The graph reads labels as a [B, 1] column (see buildTrainStep); same data, new dims.
+      [IO.labels]: labels.dims.length === 1 ? int64Tensor(labels.data as BigInt64Array, [labels.dims[0]!, 1]) : labels,
       [IO.params]: float32Tensor(this.params.current, [P]),
       [IO.m]: float32Tensor(this.m.current, [P]),
       [IO.v]: float32Tensor(this.v.current, [P]),

@@ -13,7 +13,8 @@ import { resolveHeadPool } from '../sff/head.js';
 import { classifierObjective, cwcObjective, linearProbe, sffObjective, type Objective } from '../sff/objective.js';
 import { ADAMW_DEFAULTS } from '../optim/adamw.js';
 import { mixSeed } from '../util/rng.js';
-import { createSession, type RuntimeOptions } from '../runtime/session.js';
+import { createPlacedSession, type RuntimeOptions } from '../runtime/session.js';
+import { graphTarget, placementLines, type PlacementSummary } from '../runtime/providers.js';
 import type { TrainBlock } from '../blocks/block.js';
 import type { ParamLayout } from '../blocks/params.js';
 import type { GradFormulations } from '../autodiff/index.js';
@@ -74,6 +75,8 @@ export interface BlockRunnerSpec {
   graphsDir?: string;
   /** Gradient formulations where a rule has several (default: the project's; the bench compares others). */
   formulations?: Partial<GradFormulations>;
+  /** On a GPU device: where each session's nodes ran (see createPlacedSession). */
+  onPlacement?: (placement: { train?: PlacementSummary; eval?: PlacementSummary }) => void;
 }
 
 /** A stage's parameter layout with its initial values (block weights, fresh head) and BN running statistics. */
@@ -89,13 +92,15 @@ export async function buildBlockRunner(stage: Stage, spec: BlockRunnerSpec): Pro
   const { block, objective } = stage;
   const { layout, params: init, state: initialState } = initialWeights(stage);
   const adamw = { ...ADAMW_DEFAULTS, ...(spec.weightDecay !== undefined ? { weightDecay: spec.weightDecay } : {}) };
-  const train = encodeModel(
-    await buildTrainStep(
-      { block, objective, classes: spec.classes, batchSize: spec.batchSize, adamw, ...(spec.bnMomentum !== undefined ? { bnMomentum: spec.bnMomentum } : {}), ...(spec.formulations ? { formulations: spec.formulations } : {}) },
-      layout,
-    ),
+  // Built for the device's execution provider: ops it lacks are rewritten (autodiff/lowering.ts).
+  const target = graphTarget(spec.runtime.device);
+  const trainModel = await buildTrainStep(
+    { block, objective, classes: spec.classes, batchSize: spec.batchSize, adamw, target, ...(spec.bnMomentum !== undefined ? { bnMomentum: spec.bnMomentum } : {}), ...(spec.formulations ? { formulations: spec.formulations } : {}) },
+    layout,
   );
-  const evalGraph = spec.withEval ? encodeModel(buildEvalGraph(block, objective, layout, spec.classes)) : undefined;
+  const evalModel = spec.withEval ? buildEvalGraph(block, objective, layout, spec.classes, target) : undefined;
+  const train = encodeModel(trainModel);
+  const evalGraph = evalModel ? encodeModel(evalModel) : undefined;
   if (spec.graphsDir) {
     mkdirSync(spec.graphsDir, { recursive: true });
     // Block names come from the model (module scopes): sanitised, and the result checked to stay in the folder.
@@ -104,7 +109,10 @@ export async function buildBlockRunner(stage: Stage, spec: BlockRunnerSpec): Pro
     if (evalGraph) writeFileAtomic(pathInside(spec.graphsDir, [`${stem}.eval.onnx`], `block ${block.index}'s graph file`), evalGraph);
   }
   const rt = (kind: string): RuntimeOptions => ({ ...spec.runtime, ...(spec.runtime.profilePrefix ? { profilePrefix: `${spec.runtime.profilePrefix}${kind}_${block.index}` } : {}) });
-  const sessions = { train: await createSession(train, rt('train')), ...(evalGraph ? { eval: await createSession(evalGraph, rt('eval')) } : {}) };
+  const placedTrain = await createPlacedSession(trainModel, rt('train'), train);
+  const placedEval = evalModel && evalGraph ? await createPlacedSession(evalModel, rt('eval'), evalGraph) : undefined;
+  spec.onPlacement?.({ ...(placedTrain.placement ? { train: placedTrain.placement } : {}), ...(placedEval?.placement ? { eval: placedEval.placement } : {}) });
+  const sessions = { train: placedTrain.session, ...(placedEval ? { eval: placedEval.session } : {}) };
   const stateDims = new Map(block.state.map((s) => [s, block.constants.get(s)!.dims]));
   const state = new Map([...initialState].map(([s, data]) => [s, { data, dims: block.constants.get(s)!.dims }]));
   return new BlockRunner(block.name, layout, { params: init, state }, sessions, stateDims, spec.lr);
@@ -130,10 +138,12 @@ export async function buildTrainers(
   const stages = planStages(pm, cfg);
   const phase = progress.phase('build', stages.length, 'blocks');
   phase.update(0);
+  let fellBack = false;
   for (const stage of stages) {
     signal?.throwIfAborted();
     const { block, objective, role } = stage;
     const t0 = performance.now();
+    let placement: string[] = [];
     const runner = await buildBlockRunner(stage, {
       classes: cfg.classes.length,
       batchSize: cfg.batchSize,
@@ -143,6 +153,7 @@ export async function buildTrainers(
       withEval: true,
       runtime,
       graphsDir: join(cfg.out, 'blocks'),
+      onPlacement: (p) => (placement = placementLines(block.index, block.name, p.train, p.eval)),
     });
     const headParamCount = objective.params.reduce((a, p) => a + p.init.length, 0);
     emit({
@@ -156,9 +167,13 @@ export async function buildTrainers(
       probe: role === 'probe',
       buildSeconds: (performance.now() - t0) / 1000,
     });
+    // On a GPU device, where each node of the block's graphs runs (a run that falls back says so).
+    for (const line of placement) emit({ type: 'note', message: line });
+    fellBack ||= placement.some((l) => l.includes('FALLBACK'));
     trainers.push({ ...stage, runner, plateau: Plateau.start(cfg.lr, cfg.lrPatience), headParamCount, seconds: 0 });
     phase.update(trainers.length);
   }
   phase.end();
+  if (fellBack) emit({ type: 'warning', message: `this run falls back to onnxruntime's CPU EP for some nodes on --device ${runtime.device} (listed per block above): it runs, slower, with tensors copied each step` });
   return trainers;
 }

@@ -10,7 +10,7 @@ import { floatTensor, int64Tensor } from '../../src/ir/tensor.js';
 import { encodeModel } from '../../src/onnx/io.js';
 import { DataType } from '../../src/ir/types.js';
 import { buildGradients } from '../../src/autodiff/buildGradients.js';
-import type { GradFormulations, GradRule } from '../../src/autodiff/types.js';
+import type { GradFormulations, GradRule, GraphTarget } from '../../src/autodiff/types.js';
 
 export type Feed = ort.Tensor | { dims: number[]; data: Float32Array | BigInt64Array };
 
@@ -101,6 +101,8 @@ export interface CheckOptions {
   rules?: Record<string, GradRule>;
   /** Gradient formulations to build (default: the project's defaults). */
   formulations?: Partial<GradFormulations>;
+  /** The execution provider the gradients are built for (rules emit its variants; run here on the CPU). */
+  target?: GraphTarget;
 }
 
 export interface CheckResult {
@@ -189,7 +191,7 @@ export async function checkGradients(opts: CheckOptions): Promise<CheckResult> {
   const loss = b.op('ReduceSum', [prod], { keepdims: 0 }, 'loss');
   graph.outputs = [{ name: loss }];
   const shapes = await probeShapesWith(graph, feedsOf(false), opset);
-  const gradNames = buildGradients({ graph, loss, wrt: trainables, shapes, opset, prefix: '/grad', rules: opts.rules, formulations: opts.formulations });
+  const gradNames = buildGradients({ graph, loss, wrt: trainables, shapes, opset, prefix: '/grad', rules: opts.rules, formulations: opts.formulations, ...(opts.target ? { target: opts.target } : {}) });
   const gradList = trainables.map((t) => gradNames.get(t)!);
   graph.outputs = [...new Set(gradList)].map((name) => ({ name }));
   const res = await runGraph(graph, feedsOf(false), opset);

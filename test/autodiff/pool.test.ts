@@ -6,11 +6,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { AttrValue } from '../../src/ir/attrs.js';
+import { checkGradients, probeShapesWith, randomFloats, runGraph } from './harness.js';
 import { Graph } from '../../src/ir/graph.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
+import { floatTensor } from '../../src/ir/tensor.js';
 import { buildGradients } from '../../src/autodiff/buildGradients.js';
 import type { MaxPoolInputForm } from '../../src/autodiff/types.js';
-import { checkGradients, probeShapesWith, randomFloats, runGraph } from './harness.js';
 
 function shuffledRamp(n: number, seed: number): Float32Array {
   const r = randomFloats(n, seed);
@@ -113,6 +114,38 @@ describe("MaxPool gradient, 'mask' formulation (central differences)", () => {
     });
     expect(r.graph.nodes.some((n) => n.opType === 'ScatterElements')).toBe(true);
     await expect(maxPoolGrad(shuffledRamp(128, 6), dims, attrs, 'mask')).rejects.toThrow(/tile the input/);
+  });
+});
+
+describe('MaxPool gradient for WebGPU, without Indices (central differences)', () => {
+  for (const [name, dims, attrs] of maxCases)
+    it(name, async () => {
+      const n = dims.reduce((p, d) => p * d, 1);
+      const r = await checkGradients({
+        eps: 1e-3, rtol: 1e-3, atol: 1e-3, target: 'webgpu',
+        inputs: { x: { dims, data: shuffledRamp(n, 3), trainable: true } },
+        build: (b, i) => b.op('MaxPool', [i.x!], attrs),
+      });
+      // The WebGPU EP's MaxPool has no Indices output, and the variant needs no scatter.
+      const unsupported = r.graph.nodes.filter((x) => (x.opType === 'MaxPool' && x.outputs.length > 1) || x.opType === 'ScatterElements');
+      expect(unsupported.map((x) => x.name)).toEqual([]);
+    });
+  it('gives a tie to the first maximum in window order, as the Indices kernel does', async () => {
+    // A constant input ties every window; both variants must route all of dY to each window's first element.
+    const dyOf = async (target: 'cpu' | 'webgpu') => {
+      const g = new Graph();
+      g.initializers.set('x', floatTensor('x', [1, 1, 4, 5], new Array(20).fill(0.5)));
+      const b = new GraphBuilder(g);
+      const y = b.op('MaxPool', ['x'], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] });
+      const loss = b.op('ReduceSum', [b.op('Mul', [y, b.constFloat([1, 2, 3, 4, 5, 6], [1, 1, 2, 3])])], { keepdims: 0 });
+      g.outputs = [{ name: loss }];
+      const shapes = await probeShapesWith(g, {});
+      const grads = buildGradients({ graph: g, loss, wrt: ['x'], shapes, target });
+      return (await runGraph(g, {}, 17, [grads.get('x')!]))[grads.get('x')!]!.data as Float32Array;
+    };
+    const cpu = await dyOf('cpu');
+    expect([...(await dyOf('webgpu'))]).toEqual([...cpu]);
+    expect(cpu.reduce((a, v) => a + v, 0)).toBe(21);
   });
 });
 

@@ -27,7 +27,7 @@ import type { GraphBuilder } from '../../ir/builder.js';
 import type { Node } from '../../ir/graph.js';
 import { attrFloat, attrInt } from '../../ir/attrs.js';
 import type { GradRule } from '../types.js';
-import { reduce, reshape } from '../helpers.js';
+import { reduce, reshape, unsqueeze } from '../helpers.js';
 
 export function isTrainingBN(node: Node, opset: number): boolean {
   return opset >= 14 && attrInt(node, 'training_mode', 0) === 1;
@@ -49,6 +49,20 @@ function batchStats(b: GraphBuilder, x: string, axes: number[], eps: number, ops
   const v = reduce(b, 'ReduceMean', b.op('Mul', [centered, centered]), axes, true, opset);
   const invstd = b.op('Reciprocal', [b.op('Sqrt', [b.op('Add', [v, scalar(b, eps)])])]);
   return { mean, centered, invstd };
+}
+
+/**
+ * BatchNormalization in training mode from elementwise ops and ReduceMean, for execution
+ * providers without that mode (see autodiff/lowering.ts): Y = (X − μ_B)·invstd·scale + B with
+ * the biased batch variance, as onnxruntime's CPU kernel computes it. `rank` is X's rank.
+ */
+export function bnTrainingForward(b: GraphBuilder, x: string, scale: string, bias: string, rank: number, eps: number, opset: number): string {
+  const axes = [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
+  const st = batchStats(b, x, axes, eps, opset);
+  // [C] → [C, 1, …] so it broadcasts over N and the spatial axes.
+  const perChannel = (v: string) => (rank > 2 ? unsqueeze(b, v, axes.slice(1).map((_, i) => i + 1), opset) : v);
+  const normalised = b.op('Mul', [st.centered, st.invstd]);
+  return b.op('Add', [b.op('Mul', [normalised, perChannel(scale)]), perChannel(bias)]);
 }
 
 /**

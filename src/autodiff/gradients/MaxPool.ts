@@ -27,12 +27,22 @@
  * keeping a tap where it is equal and nothing before it was: Relu(eq − before). dX is that
  * mask times dY broadcast, with zero rows and columns where floor mode left some out.
  * Only elementwise ops, no Indices output and no scatter.
+ *
+ * For the WebGPU target (its MaxPool kernel has no Indices output) the arg-max is found
+ * without indices: for each window offset k (in window order), the strided slice of the
+ * (−∞-padded) input at k equals Y where the maximum sits; the first offset to match takes
+ * dY (a "not yet taken" mask keeps the first-maximum choice of the Indices kernel), and dY·mask
+ * is put back on the input grid by interleaving zeros (Reshape/Pad) and shifting by k.
+ * Elementwise ops, Slice, Pad and Reshape only; kernel-size many terms.
  */
 import { attrInt, attrInts } from '../../ir/attrs.js';
 import { floatTensor } from '../../ir/tensor.js';
 import { DataType } from '../../ir/types.js';
 import type { GradContext, GradRule } from '../types.js';
+import type { GraphBuilder } from '../../ir/builder.js';
+import type { Node } from '../../ir/graph.js';
 import { padZeros, product, reduce, reshape, slice } from '../helpers.js';
+import { resolveWindow } from './_window.js';
 
 export const MaxPool: GradRule = (ctx) => {
   const { node, b } = ctx;
@@ -44,6 +54,10 @@ export const MaxPool: GradRule = (ctx) => {
   const x = node.inputs[0]!;
   const xs = ctx.shape(x);
   const ys = ctx.shape(node.outputs[0]!);
+  if (ctx.target === 'webgpu' && !node.outputs[1]) {
+    res[0] = maxPoolGradByMasks(b, node, x, xs, node.outputs[0]!, ys, dy, ctx.opset);
+    return res;
+  }
   const form = ctx.formulations.maxPoolInput;
   if (form !== 'scatter' && tilesInput(ctx, xs, ys)) {
     res[0] = maskInputGrad(ctx, dy, xs, ys);
@@ -113,4 +127,52 @@ function maskInputGrad(ctx: GradContext, dy: string, xs: number[], ys: number[])
   const dx6 = b.op('Mul', [first, reshape(b, dy, [N, C, OH, 1, OW, 1])]);
   const dx = reshape(b, dx6, [N, C, Hc, Wc]);
   return Hc === H && Wc === W ? dx : padZeros(b, dx, [0, 0, 0, 0], [0, 0, H - Hc, W - Wc], opset);
+}
+
+/** dX of MaxPool from window-offset masks (see the header); `y` is the forward output. */
+function maxPoolGradByMasks(b: GraphBuilder, node: Node, x: string, xs: number[], y: string, ys: number[], dy: string, opset: number): string {
+  if (opset < 11) throw new Error(`MaxPool gradient for WebGPU: node '${node.name}' needs Pad with input pads (opset ≥ 11; graph is opset ${opset})`);
+  const kernel = attrInts(node, 'kernel_shape');
+  const r = kernel.length;
+  const spatialIn = xs.slice(2);
+  const spatialOut = ys.slice(2);
+  const w = resolveWindow(node, kernel, spatialIn, spatialOut);
+  const axes = spatialIn.map((_, i) => i + 2);
+  // Padded input extent: what the windows cover, and at least the input itself.
+  const extent = spatialOut.map((o, i) => (o - 1) * w.strides[i]! + (kernel[i]! - 1) * w.dilations[i]! + 1);
+  const total = spatialIn.map((d, i) => Math.max(extent[i]!, w.pads[i]! + d));
+  const endPads = spatialIn.map((d, i) => total[i]! - w.pads[i]! - d);
+  const padded = b.op('Pad', [x, b.constInt64([0, 0, ...w.pads.slice(0, r), 0, 0, ...endPads]), b.constFloat([-3.4028234663852886e38], [], 'neg_inf')]);
+  const span = spatialOut.map((o, i) => (o - 1) * w.strides[i]! + 1);
+  const offsets: number[][] = [[]];
+  for (let i = 0; i < r; i++) offsets.splice(0, offsets.length, ...offsets.flatMap((o) => Array.from({ length: kernel[i]! }, (_, k) => [...o, k * w.dilations[i]!])));
+  const one = b.constFloat([1], [], 'one');
+  const zero = b.constFloat([0], [], 'zero');
+  let free: string | undefined; // 1 where no earlier offset took the maximum
+  let grad: string | undefined;
+  for (const off of offsets) {
+    const window = slice(b, padded, off, off.map((o, i) => o + span[i]!), axes, w.strides, opset);
+    const isMax = b.op('Equal', [window, y]);
+    const take = b.op('Where', [isMax, free ?? one, zero]);
+    free = b.op('Sub', [free ?? one, take]);
+    const part = placeStrided(b, b.op('Mul', [dy, take]), ys, w.strides, off, total, opset);
+    grad = grad ? b.op('Add', [grad, part]) : part;
+  }
+  const ends = spatialIn.map((d, i) => w.pads[i]! + d);
+  return slice(b, grad!, w.pads.slice(0, r), ends, axes, undefined, opset);
+}
+
+/** Puts t [N, C, o…] at rows off + s·j of a zero tensor [N, C, total…] (the adjoint of a strided slice). */
+function placeStrided(b: GraphBuilder, t: string, ts: number[], strides: number[], off: number[], total: number[], opset: number): string {
+  const [N, C, ...out] = ts as [number, number, ...number[]];
+  let v = t;
+  if (strides.some((s) => s > 1)) {
+    // [N, C, o1, 1, o2, 1, …] → zeros after each element → [N, C, o1·s1, o2·s2, …] → drop the trailing zeros.
+    v = reshape(b, v, [N, C, ...out.flatMap((o) => [o, 1])]);
+    v = padZeros(b, v, new Array<number>(2 + 2 * out.length).fill(0), [0, 0, ...strides.flatMap((s) => [0, s - 1])], opset);
+    v = reshape(b, v, [N, C, ...out.map((o, i) => o * strides[i]!)]);
+    v = slice(b, v, out.map(() => 0), out.map((o, i) => (o - 1) * strides[i]! + 1), out.map((_, i) => i + 2), undefined, opset);
+  }
+  const ends = out.map((o, i) => total[i]! - off[i]! - ((o - 1) * strides[i]! + 1));
+  return padZeros(b, v, [0, 0, ...off], [0, 0, ...ends], opset);
 }

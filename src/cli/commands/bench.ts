@@ -4,6 +4,8 @@ import { join, resolve } from 'node:path';
 import { note, printResult, type OutputArgs } from '../output.js';
 import { defaultPaperOptions, runPaper, SUITES, type Suite } from '../../bench/paper.js';
 import type { Method } from '../../train/options.js';
+import type { ThroughputCase } from '../../bench/throughput.js';
+import { DEVICE_HELP, parseDevice } from '../../runtime/providers.js';
 
 interface BenchArgs extends OutputArgs {
   suite: string;
@@ -25,6 +27,19 @@ interface BenchArgs extends OutputArgs {
   jobs?: number;
   'bn-momentum'?: number;
   'dry-run'?: boolean;
+  device?: string;
+  'throughput-cases'?: string;
+}
+
+/** "resnet18:224:64,cnnb:32:128" → throughput cases (model, image size, batch). */
+export function parseThroughputCases(s: string): ThroughputCase[] {
+  return s.split(',').map((part) => {
+    const [model, size, batch] = part.trim().split(':');
+    const n = [Number(size), Number(batch)];
+    if (!model || !n.every((v) => Number.isInteger(v) && v > 0))
+      throw new Error(`--throughput-cases: '${part}' is not model:imageSize:batch (e.g. resnet18:224:64)`);
+    return { model: model.includes('/') || model.endsWith('.onnx') || model.startsWith('builtin:') ? model : `builtin:${model}`, imageSize: n[0]!, batch: n[1]! };
+  });
 }
 
 /** "0,1,2" → [0,1,2]; a single N → seeds 0…N−1. */
@@ -67,7 +82,9 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads per run' })
       .option('jobs', { type: 'number', describe: 'training runs at once, each with cores/jobs onnxruntime threads (default 1)' })
       .option('bn-momentum', { type: 'number', describe: "BatchNorm running-statistics momentum for every run (PyTorch's convention; default: each graph's own)" })
-      .option('dry-run', { type: 'boolean', describe: 'list the planned runs only' }) as unknown as Argv<BenchArgs>,
+      .option('dry-run', { type: 'boolean', describe: 'list the planned runs only' })
+      .option('device', { type: 'string', describe: `${DEVICE_HELP}: the execution provider of every run and throughput measurement (default cpu)` })
+      .option('throughput-cases', { type: 'string', describe: 'throughput suite cases as model:imageSize:batch, comma-separated (default resnet18:224:32,mobilenetv3-small:224:32,cnnb:32:128)' }) as unknown as Argv<BenchArgs>,
   handler: async (argv) => {
     const suites = parseSuites(argv.suite);
     const name = argv.name ?? (argv.suite.includes(',') ? suites.join('-') : argv.suite);
@@ -94,6 +111,8 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       ...(argv.jobs ? { jobs: argv.jobs } : {}),
       ...(argv['bn-momentum'] !== undefined ? { bnMomentum: argv['bn-momentum'] } : {}),
       ...(argv['dry-run'] ? { dryRun: true } : {}),
+      ...(argv.device ? { device: parseDevice(argv.device) && argv.device } : {}),
+      ...(argv['throughput-cases'] ? { throughputCases: parseThroughputCases(argv['throughput-cases']) } : {}),
     });
     const resultsDir = argv['results-dir'] ? resolve(argv['results-dir']) : d.resultsDir;
     printResult(argv, report, () => (argv['dry-run'] ? 'dry run: nothing measured' : `${join(resultsDir, `${name}.json`)}\n${join(resultsDir, `${name}.md`)}`));

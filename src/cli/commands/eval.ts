@@ -4,6 +4,7 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { evaluateModel, type EvalReport } from '../../eval/evaluateModel.js';
 import { note, printResult, type OutputArgs } from '../output.js';
+import { DEVICE_HELP } from '../../runtime/providers.js';
 
 interface EvalArgs extends OutputArgs {
   out?: string;
@@ -38,7 +39,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option('normalize', { type: 'string', describe: "preprocessing of a plain classifier: a preset (imagenet, inception, tf128, none) or 'r,g,b/r,g,b'", defaultDescription: "the model's recorded one, else imagenet" })
       .option('image-size', { type: 'number', describe: 'input size when the model does not fix it' })
       .option('batch-size', { type: 'number', describe: 'images per run', defaultDescription: '64' })
-      .option('device', { type: 'string', describe: 'cpu | cuda | cuda:<id>', defaultDescription: 'cpu' })
+      .option('device', { type: 'string', describe: DEVICE_HELP, defaultDescription: 'cpu' })
       .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads', defaultDescription: 'all cores' }) as unknown as Argv<EvalArgs>,
   handler: async (argv) => {
     const r = await evaluateModel(argv.model, {

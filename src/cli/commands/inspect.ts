@@ -7,6 +7,11 @@ import type { Dim, ValueInfo } from '../../ir/graph.js';
 import { importModel, countElements } from '../../import/index.js';
 import { splitIntoBlocksDetailed, type BlockSpec, type SplitMethod } from '../../blocks/index.js';
 import { printResult, type OutputArgs } from '../output.js';
+import { DEVICE_HELP, parseDevice, placementLines } from '../../runtime/providers.js';
+import { prepareModel } from '../../train/model.js';
+import { planStages } from '../../train/stages.js';
+import { stagePlacements, type BlockPlacement } from '../../train/placement.js';
+import { benchRunConfig } from '../../bench/throughput.js';
 
 export interface InspectOptions {
   /** 'auto' (default), 'cuts', or explicit cut tensor names. */
@@ -182,6 +187,17 @@ export interface InspectArgs extends OutputArgs {
   model: string;
   blocks?: string;
   'image-size'?: string;
+  device?: string;
+  batch?: number;
+}
+
+/** The SFF stages of the model as the trainer would build them, placed on --device. */
+async function devicePlacement(args: InspectArgs): Promise<BlockPlacement[]> {
+  const size = parseImageSize(args['image-size']);
+  const pm = await prepareModel(resolve(args.model), { blocks: args.blocks ?? 'auto', ...(size ? { imageSize: size[0] } : {}) });
+  const classes = pm.imported.head.classes;
+  const stages = planStages(pm, benchRunConfig('sff', classes, pm.imageSize[0], args.batch ?? 2, pm.fromScratch));
+  return stagePlacements(stages, { device: args.device!, batchSize: args.batch ?? 2, classes });
 }
 
 export const inspectCommand: CommandModule<object, InspectArgs> = {
@@ -191,9 +207,21 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
     y
       .positional('model', { type: 'string', demandOption: true, describe: 'the .onnx file' })
       .option('blocks', { type: 'string', describe: "block boundaries: 'auto' (module scopes, else cuts), 'cuts' (every cut), or cut tensor names T1,T2,…" })
-      .option('image-size', { type: 'string', describe: 'input size H or H,W (needed when the model has symbolic height/width)' }) as unknown as Argv<InspectArgs>,
+      .option('image-size', { type: 'string', describe: 'input size H or H,W (needed when the model has symbolic height/width)' })
+      .option('device', { type: 'string', describe: `${DEVICE_HELP}: also build every block's train and eval graphs for it and report which nodes run on it (CPU fallback)` })
+      .option('batch', { type: 'number', default: 2, describe: 'batch size of the graphs --device builds' }) as unknown as Argv<InspectArgs>,
   handler: async (args) => {
     const report = await inspectModel(args.model, { blocks: parseBlockSpec(args.blocks), imageSize: parseImageSize(args['image-size']) });
-    printResult(args, report, () => formatInspectReport(report));
+    const placement = args.device && parseDevice(args.device).kind !== 'cpu' ? await devicePlacement(args) : undefined;
+    printResult(args, placement ? { ...report, placement } : report, () => {
+      const lines = [formatInspectReport(report)];
+      if (placement) {
+        lines.push(`\nPlacement on --device ${args.device} (SFF train step and eval graph of each block, batch ${args.batch}):`);
+        for (const p of placement) lines.push(`  block ${p.index} ${p.name}\n${placementLines(p.index, p.name, p.train, p.eval).join('\n')}`);
+        const off = placement.reduce((a, p) => a + p.train.fallback.length + p.eval.fallback.length, 0);
+        lines.push(off ? `FALLBACK: ${off} nodes would run on the CPU instead of ${placement[0]!.train.provider}` : `every node on ${placement[0]?.train.provider ?? 'the device'}`);
+      }
+      return lines.join('\n');
+    });
   },
 };

@@ -2,6 +2,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
 import { finetune, type FinetuneResult } from '../../train/finetune.js';
+import { DEVICE_HELP } from '../../runtime/providers.js';
 import type { FinetuneOptions } from '../../train/options.js';
 import { optionsFromConfigFile } from '../../train/configFile.js';
 import { createReporter, formatEvent } from '../../train/report.js';
@@ -205,7 +206,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('export-scores', { type: 'string', group: G.exp, choices: ['logits', 'probabilities'], describe: "model.onnx's `scores`: ensemble goodness, or its softmax", defaultDescription: 'logits' })
       .option('export-dtype', { type: 'string', group: G.exp, choices: ['float32', 'float16'], describe: 'weight storage in model.onnx (float16: half the file, float32 arithmetic)', defaultDescription: 'float32' })
       .option('threads', { type: 'number', group: G.rt, describe: 'onnxruntime intra-op threads', defaultDescription: 'all cores' })
-      .option('device', { type: 'string', group: G.rt, describe: 'cpu | cuda | cuda:<id>', defaultDescription: 'cpu' })
+      .option('device', { type: 'string', group: G.rt, describe: `${DEVICE_HELP} (webgpu: onnxruntime's bundled WebGPU EP, over Vulkan)`, defaultDescription: 'cpu' })
       .option('mem-arena', { type: 'boolean', group: G.rt, describe: "onnxruntime's per-session CPU memory arena", defaultDescription: 'off (one session per block)' }) as unknown as Argv<TrainArgs>,
   handler: async (argv) => {
     // `sff-finetune evl …` reaches the default command with model 'evl': say which command was meant.

@@ -26,6 +26,9 @@ image (small enough to keep the corpus quick to export and train; every family h
 - variant `op13_batch`: opset 13, dynamic batch, 64x64 fixed.
 - variant `op17_dyn`: opset 17, dynamic batch, height and width.
 
+A combination PyTorch itself cannot export (EfficientNet's stochastic depth in training mode:
+no ONNX Bernoulli in 1.13) is listed in the manifest with `exportError` and no file.
+
 Idempotent: a graph that already exists is skipped unless --force. Files are written to a
 temporary name and renamed, so an interrupted run leaves no partial file.
 """
@@ -166,12 +169,23 @@ def main():
         path = os.path.join(args.out, name)
         info = {"opset": VARIANTS[variant][0], "dynamicBatch": VARIANTS[variant][1],
                 "dynamicHW": VARIANTS[variant][2], "initializersAsInputs": VARIANTS[variant][3]}
-        if os.path.exists(path) and os.path.getsize(path) > 0 and not args.force:
+        failed = entries.get(name, {}).get("exportError")
+        if failed and not args.force:
+            print(f"failed  {path} (earlier run: {failed})")
+            info["exportError"] = failed
+        elif os.path.exists(path) and os.path.getsize(path) > 0 and not args.force:
             print(f"ok      {path}")
         else:
             t = time.time()
-            info = export(arch, mode, variant, path)
-            print(f"export  {path} ({os.path.getsize(path) / 1e6:.1f} MB, {time.time() - t:.1f} s)")
+            try:
+                info = export(arch, mode, variant, path)
+                print(f"export  {path} ({os.path.getsize(path) / 1e6:.1f} MB, {time.time() - t:.1f} s)")
+            except Exception as e:  # the exporter's own limits (e.g. Bernoulli in training mode) are corpus results too
+                msg = str(e).splitlines()[0][:300]
+                info["exportError"] = f"{type(e).__name__}: {msg}"
+                if os.path.exists(path + ".tmp"):
+                    os.remove(path + ".tmp")
+                print(f"failed  {path}: {info['exportError']}")
             sys.stdout.flush()
         entries[name] = {
             "file": name,

@@ -22,7 +22,7 @@ import type { ImportedModel } from '../import/index.js';
 import { LINEAR_OPS, countElements, nodeBuffers, nodeParams } from '../import/ops.js';
 import { activationInput } from '../import/head.js';
 import { findCuts } from './cuts.js';
-import { scopePath } from './scopes.js';
+import { scopePath } from '../ir/scopes.js';
 
 export interface Block {
   index: number;

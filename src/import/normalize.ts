@@ -113,9 +113,7 @@ export function normaliseGraph(model: Model, report: NormaliseReport): void {
   let bnTrain = 0;
   for (const n of g.nodes) {
     if (n.opType !== 'BatchNormalization') continue;
-    for (const s of [1, 2, 3, 4])
-      if (!n.inputs[s] || !g.initializers.has(n.inputs[s]!))
-        throw new ImportError(`BatchNormalization '${n.name}': input ${s} ('${n.inputs[s] ?? ''}') is not a constant; only BN with stored scale/bias/running statistics is supported`);
+    // Its parameters may still be computed (Identity aliases, constant sub-graphs): checked once folded (passes/batchnorm.ts).
     const training = (n.attrs.training_mode && attrInt(n, 'training_mode', 0) === 1) || n.outputs.filter(Boolean).length > 1;
     if (!training) continue;
     const consumers = g.consumers();

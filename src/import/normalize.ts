@@ -19,8 +19,10 @@ export function cloneModel(model: Model): Model {
   graph.extra = { ...g.extra };
   graph.nodes = g.nodes.map((n) => ({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], attrs: { ...n.attrs } }));
   graph.initializers = new Map(g.initializers);
-  graph.inputs = g.inputs.map((v) => ({ ...v }));
-  graph.outputs = g.outputs.map((v) => ({ ...v }));
+  // Types are copied too: the importer rewrites the input's shape (batch, image size) in place.
+  const copyValue = (v: (typeof g.inputs)[number]) => ({ ...v, ...(v.type ? { type: { ...v.type } } : {}) });
+  graph.inputs = g.inputs.map(copyValue);
+  graph.outputs = g.outputs.map(copyValue);
   graph.valueInfo = new Map(g.valueInfo);
   return { ...model, metadata: model.metadata.map((m) => ({ ...m })), opsetImports: [...model.opsetImports], graph };
 }

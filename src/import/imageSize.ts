@@ -95,3 +95,14 @@ export function chooseImageSize(model: Model, input: string, shape: readonly Dim
     };
   throw new ImportError(`${symbolic} and ${typeof c === 'number' ? `${c} channel(s)` : 'no fixed channel count'}, so no default size applies; give the image size (--image-size H,W)`);
 }
+
+/** --image-size: "224", "224,224" or "224x192" → [h, w] (a number means a square). */
+export function parseImageSize(s: string | number | readonly [number, number] | undefined): [number, number] | undefined {
+  if (s === undefined || s === '') return undefined;
+  if (Array.isArray(s)) return parseImageSize(s.join(','));
+  const parts = String(s).split(/[x,×]/).map((p) => Number(p.trim()));
+  const [h, w] = parts.length === 1 ? [parts[0]!, parts[0]!] : parts;
+  if (parts.length > 2 || !Number.isInteger(h) || !Number.isInteger(w) || h! < 1 || w! < 1)
+    throw new Error(`--image-size should be H or H,W with positive integers, got '${s}'`);
+  return [h!, w!];
+}

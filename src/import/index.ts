@@ -18,7 +18,7 @@ import { checkBatchNormParams } from './passes/batchnorm.js';
 export { UnsupportedOpError, ImportError } from './errors.js';
 export { SUPPORTED_OPS, SHAPE_OPS, nodeParams, nodeBuffers, paramSlots, countElements } from './ops.js';
 export type { HeadInfo, HeadOptions } from './head.js';
-export { chooseImageSize, recordedImageSize, DEFAULT_IMAGE_SIZE, type ImageSizeChoice, type ImageSizeHints } from './imageSize.js';
+export { chooseImageSize, recordedImageSize, parseImageSize, DEFAULT_IMAGE_SIZE, type ImageSizeChoice, type ImageSizeHints } from './imageSize.js';
 export type { SourceDtype } from './passes/float16.js';
 
 export interface ImportOptions extends HeadOptions {

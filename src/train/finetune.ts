@@ -242,11 +242,12 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   const resumed = opts.resume ? readCheckpoint<CheckpointHeader>(join(opts.resume, CHECKPOINT_FILE)) : undefined;
   const prior = resumed?.header.config;
   // A resumed run keeps its configuration; only the number of epochs may be raised.
-  const o: FinetuneOptions = prior ? { ...opts, ...prior, imageSize: prior.imageSize[0], epochs: opts.epochs ?? prior.epochs } : opts;
+  const o: FinetuneOptions = prior ? { ...opts, ...prior, imageSize: prior.imageSize, epochs: opts.epochs ?? prior.epochs } : opts;
   const rt: RuntimeOptions = { device: opts.device, threads: opts.threads, memArena: opts.memArena };
 
-  const pm = await prepareModel(o.model, { blocks: o.blocks ?? 'auto', imageSize: o.imageSize ?? prior?.imageSize[0] });
+  const pm = await prepareModel(o.model, { blocks: o.blocks ?? 'auto', imageSize: o.imageSize ?? prior?.imageSize, dataPath: o.data });
   log(`model  ${pm.description}`);
+  if (pm.imageSizeChoice.source !== 'graph') log(`input  ${pm.imageSizeChoice.reason}`);
   const data = await prepareData({
     path: o.data,
     imageSize: pm.imageSize,

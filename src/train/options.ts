@@ -37,7 +37,8 @@ export interface FinetuneOptions {
   augment?: boolean;
   subset?: number;
   testData?: string;
-  imageSize?: number;
+  /** Input H×W (a number: square). Default: the graph's, else its metadata's, else the data's common size, else 224. */
+  imageSize?: number | [number, number];
   valFraction?: number;
   /** Plateau patience per block (epochs, default 10) and early-stopping patience (default 30). */
   lrPatience?: number;

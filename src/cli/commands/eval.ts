@@ -1,6 +1,7 @@
 /** `sff-finetune eval MODEL --data DIR [--json]`: top-1 accuracy of an exported model. */
 import type { Argv, CommandModule } from 'yargs';
 import { evaluateModel } from '../../eval/evaluateModel.js';
+import { parseImageSize } from '../../import/index.js';
 
 interface EvalArgs {
   model: string;
@@ -8,7 +9,7 @@ interface EvalArgs {
   split?: 'test' | 'val' | 'train' | 'all';
   seed?: number;
   normalize?: string;
-  'image-size'?: number;
+  'image-size'?: string;
   'batch-size'?: number;
   device?: string;
   threads?: number;
@@ -25,7 +26,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option('split', { choices: ['test', 'val', 'train', 'all'] as const, describe: 'default: test if the data has one, else val (80/20 by --seed)' })
       .option('seed', { type: 'number', describe: 'seed of the train/val cut (default 0, as in training)' })
       .option('normalize', { type: 'string', describe: 'override the preprocessing of a plain classifier' })
-      .option('image-size', { type: 'number' })
+      .option('image-size', { type: 'string', describe: 'input size H,W or H (a plain classifier with symbolic height/width; default 224 for RGB)' })
       .option('batch-size', { type: 'number' })
       .option('device', { type: 'string' })
       .option('threads', { type: 'number' })
@@ -36,7 +37,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       ...(argv.split ? { split: argv.split } : {}),
       ...(argv.seed !== undefined ? { seed: argv.seed } : {}),
       ...(argv.normalize ? { normalize: argv.normalize } : {}),
-      ...(argv['image-size'] ? { imageSize: argv['image-size'] } : {}),
+      ...(argv['image-size'] ? { imageSize: parseImageSize(argv['image-size']) } : {}),
       ...(argv['batch-size'] ? { batchSize: argv['batch-size'] } : {}),
       ...(argv.device ? { device: argv.device } : {}),
       ...(argv.threads ? { threads: argv.threads } : {}),

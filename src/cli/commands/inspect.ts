@@ -4,7 +4,8 @@ import type { Argv, CommandModule } from 'yargs';
 import { loadModel } from '../../onnx/io.js';
 import { DataType } from '../../onnx/schema.js';
 import type { Dim, ValueInfo } from '../../ir/graph.js';
-import { importModel, countElements } from '../../import/index.js';
+import { importModel, countElements, parseImageSize } from '../../import/index.js';
+export { parseImageSize } from '../../import/index.js';
 import { splitIntoBlocksDetailed, type BlockSpec, type SplitMethod } from '../../blocks/index.js';
 
 export interface InspectOptions {
@@ -159,16 +160,6 @@ export function formatInspectReport(r: InspectReport): string {
     for (const n of r.notes) out.push(`  - ${n}`);
   }
   return out.join('\n');
-}
-
-/** "224", "224,224" or "224x192" → [h, w]. */
-export function parseImageSize(s: string | number | undefined): [number, number] | undefined {
-  if (s === undefined || s === '') return undefined;
-  const parts = String(s).split(/[x,×]/).map((p) => Number(p.trim()));
-  const [h, w] = parts.length === 1 ? [parts[0]!, parts[0]!] : parts;
-  if (parts.length > 2 || !Number.isInteger(h) || !Number.isInteger(w) || h! < 1 || w! < 1)
-    throw new Error(`--image-size should be H or H,W with positive integers, got '${s}'`);
-  return [h!, w!];
 }
 
 /** "auto" | "cuts" | "T1,T2,…" → a block spec. */

@@ -3,6 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { finetune } from '../../train/finetune.js';
 import type { FinetuneOptions } from '../../train/options.js';
 import { UsageError } from '../errors.js';
+import { parseImageSize } from '../../import/index.js';
 
 export const DEMO = { model: 'builtin:cnnb', data: 'builtin:shapes', epochs: 3, out: 'artifacts/demo' } as const;
 
@@ -28,7 +29,7 @@ interface TrainArgs {
   augment?: boolean;
   subset?: number;
   test?: string;
-  'image-size'?: number;
+  'image-size'?: string;
   'val-fraction'?: number;
   'lr-patience'?: number;
   'stop-patience'?: number;
@@ -72,7 +73,7 @@ export function trainOptions(argv: TrainArgs): FinetuneOptions {
   set('augment', argv.augment);
   set('subset', argv.subset);
   set('testData', argv.test);
-  set('imageSize', argv['image-size']);
+  set('imageSize', parseImageSize(argv['image-size']));
   set('valFraction', argv['val-fraction']);
   set('lrPatience', argv['lr-patience']);
   set('stopPatience', argv['stop-patience']);
@@ -110,7 +111,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('augment', { type: 'boolean', describe: 'random crop with padding and horizontal flip (training split)' })
       .option('subset', { type: 'number', describe: 'train on N random training samples' })
       .option('test', { type: 'string', describe: 'a separate test set to report on' })
-      .option('image-size', { type: 'number', describe: 'input size when the model does not fix it' })
+      .option('image-size', { type: 'string', describe: "input size H,W or H (default: the graph's, else its metadata's, else the data's common size, else 224)" })
       .option('val-fraction', { type: 'number', describe: 'validation share of the training data (default 0.2)' })
       .option('lr-patience', { type: 'number', describe: 'ReduceLROnPlateau patience per block (default 10)' })
       .option('stop-patience', { type: 'number', describe: 'early-stopping patience (default 30)' })

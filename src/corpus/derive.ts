@@ -126,6 +126,7 @@ export function toQdq(model: Model, activations: boolean): void {
     const out = `${wName}_dequantized`;
     added.push(dq(`${n.name}_weight_DequantizeLinear`, [q.name, scale.name, zp.name], out, perTensor ? undefined : 0));
     n.inputs[1] = out;
+    if (!g.nodes.some((x) => x.inputs.includes(wName))) g.initializers.delete(wName);
   }
   if (activations) {
     g.initializers.set('act_scale', floatTensor('act_scale', [], [0.05]));

@@ -6,13 +6,13 @@
  * Skipped, with the command to run, when the corpus was not made (no PyTorch).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
-import sharp from 'sharp';
 import { CORPUS_DIR, hasCorpus, warnSkip } from '../helpers/shared.js';
 import { readManifest, type CorpusEntry } from '../../src/corpus/derive.js';
+import { writeTinyImageFolder } from '../../src/corpus/sweep.js';
 import { inspectModel } from '../../src/cli/commands/inspect.js';
 import { importModel } from '../../src/import/index.js';
 import { loadModel } from '../../src/onnx/io.js';
@@ -117,15 +117,7 @@ describe.skipIf(!hasCorpus)('corpus: one graph per family trains one short epoch
   beforeAll(async () => {
     // A small image folder of 64×64 images (4 classes × 12): the size the dynamic graphs then default to.
     data = mkdtempSync(join(tmpdir(), 'sff-corpus-data-'));
-    const colours = [[200, 40, 40], [40, 200, 40], [40, 40, 200], [200, 200, 40]];
-    for (let c = 0; c < colours.length; c++) {
-      mkdirSync(join(data, `class${c}`));
-      for (let i = 0; i < 12; i++) {
-        const px = Buffer.alloc(64 * 64 * 3);
-        for (let p = 0; p < 64 * 64; p++) for (let k = 0; k < 3; k++) px[p * 3 + k] = Math.min(255, colours[c]![k]! + ((p * 7 + i * 13 + k * 31) % 50));
-        await sharp(px, { raw: { width: 64, height: 64, channels: 3 } }).png().toFile(join(data, `class${c}`, `${i}.png`));
-      }
-    }
+    await writeTinyImageFolder(data, 4, 12, 64);
   });
   afterAll(() => rmSync(data, { recursive: true, force: true }));
 

@@ -88,6 +88,9 @@ export async function importModel(source: Model, opts: ImportOptions = {}): Prom
   checkOps(g);
   normaliseGraph(model, report);
 
+  const opset = opsetVersion(model);
+  if (opset < 11 || opset > 21)
+    report.notes.push(`opset ${opset} is outside 11–21, the range the export corpus covers; if a node misbehaves, re-export at opset 17`);
   const { name: input, type } = inputType(model);
   const shape = [...type.shape!];
   if (typeof shape[1] !== 'number' || !(shape[1] > 0)) throw new ImportError(`input '${input}' has no fixed channel count ([${shape.join(', ')}])`);
@@ -177,7 +180,7 @@ export async function importModel(source: Model, opts: ImportOptions = {}): Prom
     sourceDtype,
     dynamicBatch: typeof type.shape![0] !== 'number',
     shapes: s1,
-    opset: opsetVersion(model),
+    opset,
     feature: head.feature,
     bodyNodes,
     head,

@@ -14,7 +14,7 @@ import { attrInts } from '../ir/attrs.js';
 import type { Graph, Model, Node } from '../ir/graph.js';
 import { floatTensor, halfTensor, int64Tensor, numElements, toFloat32, type TensorData } from '../ir/tensor.js';
 import { loadModel, saveModel } from '../onnx/io.js';
-import { DataType } from '../onnx/schema.js';
+import { DataType } from '../ir/types.js';
 
 export interface CorpusEntry {
   file: string;

@@ -5,7 +5,7 @@
  */
 import sharp from 'sharp';
 import { loadSource } from './prepare.js';
-import { runPool } from './preprocess.js';
+import { runPool } from '../util/pool.js';
 import type { SourcePart } from './source.js';
 
 export interface CommonImageSize {

@@ -11,7 +11,7 @@ import sharp from 'sharp';
 import { makeModel, type Model } from '../../src/ir/graph.js';
 import { floatTensor, floatToHalf, halfToFloat } from '../../src/ir/tensor.js';
 import { nodeMacs } from '../../src/ir/cost.js';
-import { probeShapes } from '../../src/ir/shapes.js';
+import { probeShapes } from '../../src/runtime/probe.js';
 import { encodeModel, decodeModel } from '../../src/onnx/io.js';
 import { chooseImageSize, importModel, ImportError, parseImageSize } from '../../src/import/index.js';
 import { toFloat16, toQdq } from '../../src/corpus/derive.js';

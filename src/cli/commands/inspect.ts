@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { loadModel } from '../../onnx/io.js';
-import { DataType } from '../../onnx/schema.js';
+import { DataType } from '../../ir/types.js';
 import type { Dim, ValueInfo } from '../../ir/graph.js';
 import { importModel, countElements, parseImageSize } from '../../import/index.js';
 export { parseImageSize } from '../../import/index.js';
@@ -81,11 +81,10 @@ export interface InspectReport {
   notes: string[];
 }
 
-const TYPE_NAMES = Object.fromEntries(Object.entries(DataType).map(([k, v]) => [v, k.toLowerCase()]));
 
 function summary(v: ValueInfo): TensorSummary {
   const t = v.type?.kind === 'tensor' ? v.type : undefined;
-  return { name: v.name, shape: t?.shape ?? [], elemType: t ? (TYPE_NAMES[t.elemType] ?? String(t.elemType)) : 'opaque' };
+  return { name: v.name, shape: t?.shape ?? [], elemType: t ? (DataType[t.elemType]?.toLowerCase() ?? String(t.elemType)) : 'opaque' };
 }
 
 const defaultBatch = (size: readonly number[]) => (Math.max(...size) <= 64 ? 128 : 64);

@@ -5,10 +5,10 @@
  * `scores` needs is the ensemble.
  */
 import { getMetadata, type Model, type Node } from '../../ir/graph.js';
-import { probeShapes } from '../../ir/shapes.js';
+import { probeShapes } from '../../runtime/probe.js';
 import { activationBytes, macsOf } from '../../ir/cost.js';
 import { chooseImageSize } from '../../import/index.js';
-import { DataType } from '../../onnx/schema.js';
+import { DataType } from '../../ir/types.js';
 import type { BlockCost } from './inspect.js';
 
 export interface ExportBlocks {

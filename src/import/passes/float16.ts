@@ -6,7 +6,7 @@
  */
 import type { Graph } from '../../ir/graph.js';
 import { floatTensor, toFloat32, type TensorData } from '../../ir/tensor.js';
-import { DataType } from '../../onnx/schema.js';
+import { DataType } from '../../ir/types.js';
 import type { NormaliseReport } from '../normalize.js';
 
 export type SourceDtype = 'float32' | 'float16';

@@ -11,7 +11,7 @@
 import { attrInt } from '../../ir/attrs.js';
 import type { Graph, Node } from '../../ir/graph.js';
 import { floatTensor, numElements, toFloat32, toNumbers, type TensorData } from '../../ir/tensor.js';
-import { DataType } from '../../onnx/schema.js';
+import { DataType } from '../../ir/types.js';
 import { ImportError } from '../errors.js';
 import type { NormaliseReport } from '../normalize.js';
 import { replaceUses } from '../normalize.js';

@@ -6,7 +6,7 @@
  * bench/results/corpus.json after every graph (a re-run continues where it stopped, --fresh
  * starts over) and the README's family × mode × opset table to bench/results/corpus.md.
  *
- *   node dist/corpus/sweep.js [--dir fixtures/corpus] [--out bench/results] [--max-steps 4] [--threads 1] [--only substring] [--fresh]
+ *   node dist/corpus/sweep.js [--dir fixtures/corpus] [--out bench/results] [--max-steps 4] [--threads 1] [--only substring] [--fresh] [--retry-failed]
  */
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -123,12 +123,13 @@ export function sweepTable(results: SweepResult[]): string {
   return [...lines, '', ...(notes.length ? ['Not passing:', ...notes] : ['Every graph run passed.'])].join('\n');
 }
 
-export async function sweepCorpus(opts: { dir: string; outDir: string; maxSteps: number; threads: number; only?: string; fresh?: boolean; log?: (s: string) => void }): Promise<SweepResult[]> {
+export async function sweepCorpus(opts: { dir: string; outDir: string; maxSteps: number; threads: number; only?: string; fresh?: boolean; retryFailed?: boolean; log?: (s: string) => void }): Promise<SweepResult[]> {
   const log = opts.log ?? console.log;
   mkdirSync(opts.outDir, { recursive: true });
   const jsonPath = join(opts.outDir, 'corpus.json');
   const prior: SweepResult[] = !opts.fresh && existsSync(jsonPath) ? (JSON.parse(readFileSync(jsonPath, 'utf8')) as { results: SweepResult[] }).results : [];
-  const done = new Map(prior.map((r) => [r.file, r]));
+  const failed = (r: SweepResult) => !r.exportError && (!r.inspect?.ok || !r.train?.ok);
+  const done = new Map(prior.filter((r) => !(opts.retryFailed && failed(r))).map((r) => [r.file, r]));
   const graphs = readManifest(opts.dir).graphs.filter((g) => !opts.only || g.file.includes(opts.only));
   // One graph per family first, so a sweep cut short still covers every family.
   const seen = new Set<string>();
@@ -169,5 +170,6 @@ if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.ur
     threads: Number(arg('threads') ?? 1),
     ...(arg('only') ? { only: arg('only')! } : {}),
     fresh: process.argv.includes('--fresh'),
+    retryFailed: process.argv.includes('--retry-failed'),
   });
 }

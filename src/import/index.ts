@@ -15,6 +15,7 @@ import { chooseImageSize, type ImageSizeChoice, type ImageSizeHints } from './im
 import { widenFloat16, type SourceDtype } from './passes/float16.js';
 import { dequantizeGraph } from './passes/qdq.js';
 import { checkBatchNormParams } from './passes/batchnorm.js';
+import { freeFixedBatchReshapes } from './passes/fixedBatch.js';
 
 export { UnsupportedOpError, ImportError } from './errors.js';
 export { SUPPORTED_OPS, SHAPE_OPS, nodeParams, nodeBuffers, paramSlots, countElements } from './ops.js';
@@ -129,6 +130,13 @@ export async function importModel(source: Model, opts: ImportOptions = {}): Prom
   let [s1, s2] = await probeBoth().catch((e: Error) => {
     throw new ImportError(`onnxruntime cannot run the normalised graph at input [1, ${shape[1]}, ${h}, ${w}]: ${e.message}`);
   });
+  if (fixedBatch !== undefined && !s2) {
+    const freed = freeFixedBatchReshapes(g, s1, fixedBatch);
+    if (freed) {
+      [s1, s2] = await probeBoth();
+      if (s2) report.notes.push(`${freed} Reshape target(s) with the exported batch ${fixedBatch} baked in rewritten to copy the batch`);
+    }
+  }
   if (fixedBatch !== undefined && !s2) {
     setBatch(fixedBatch);
     report.notes.push(`the batch size is fixed at ${fixedBatch} by the graph and could not be made dynamic`);

@@ -72,6 +72,31 @@ describe('BatchNormalization parameters as exporters write them', () => {
   });
 });
 
+describe('fixed-batch exports', () => {
+  it('a Reshape target with the exported batch 1 baked in is rewritten so the graph runs at any batch', async () => {
+    const t = new ToyBuilder(true);
+    const x = t.input(3, 8, 1);
+    let y = t.conv(x, 3, 4, 3, 1, 'conv1');
+    // Channel shuffle as ShuffleNet exports it at batch 1: [1, 2, 2, 8, 8] → transpose → [1, 4, 8, 8].
+    const s5 = t.b.initializer({ name: 'shape5', dataType: 7, dims: [5], raw: new Uint8Array(new BigInt64Array([1n, 2n, 2n, 8n, 8n]).buffer) });
+    const s4 = t.b.initializer({ name: 'shape4', dataType: 7, dims: [4], raw: new Uint8Array(new BigInt64Array([1n, 4n, 8n, 8n]).buffer) });
+    y = t.op('Reshape', [y, s5], '/shuffle/Reshape');
+    y = t.op('Transpose', [y], '/shuffle/Transpose', { perm: [0, 2, 1, 3, 4] });
+    y = t.op('Reshape', [y, s4], '/shuffle/Reshape_1');
+    y = t.conv(y, 4, 4, 3, 1, 'conv2');
+    y = t.op('GlobalAveragePool', [y], '/pool/GlobalAveragePool');
+    y = t.b.node('Flatten', [y], {}, { name: '/Flatten', outputs: ['logits'] })[0]!;
+    t.output(y, 4, 1);
+    const m = makeModel(t.g, 11);
+    const im = await importModel(m);
+    expect(im.dynamicBatch).toBe(true);
+    expect(im.notes.join('\n')).toMatch(/2 Reshape target\(s\) with the exported batch 1 baked in rewritten/);
+    const one = randomImage([1, 3, 8, 8]);
+    expect(maxAbsDiff((await runModel(m, { image: one })).logits!, (await runModel(im.model, { image: one })).logits!)).toBe(0);
+    expect((await runModel(im.model, { image: randomImage([3, 3, 8, 8]) })).logits!.length).toBe(12);
+  });
+});
+
 describe('float16 and quantised graphs', () => {
   it('float16 ↔ float32 conversion is exact on representable values and rounds to nearest even', () => {
     for (const v of [0, 1, -2.5, 65504, 2 ** -24, 0.1]) expect(halfToFloat(floatToHalf(v))).toBeCloseTo(v, 3);

@@ -8,7 +8,7 @@
  *
  *   node dist/corpus/sweep.js [--dir fixtures/corpus] [--out bench/results] [--max-steps 4] [--threads 1] [--only substring] [--fresh] [--retry-failed]
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -47,6 +47,10 @@ export async function writeTinyImageFolder(dir: string, classes: number, perClas
       await sharp(px, { raw: { width: size, height: size, channels: 3 } }).png().toFile(join(dir, `class${c}`, `${i}.png`));
     }
   }
+}
+
+function fileSize(dir: string, g: CorpusEntry): number {
+  return g.exportError ? 0 : statSync(join(dir, g.file)).size;
 }
 
 async function runOne(g: CorpusEntry, dir: string, data: string, opts: { maxSteps: number; threads: number }): Promise<SweepResult> {
@@ -131,10 +135,14 @@ export async function sweepCorpus(opts: { dir: string; outDir: string; maxSteps:
   const failed = (r: SweepResult) => !r.exportError && (!r.inspect?.ok || !r.train?.ok);
   const done = new Map(prior.filter((r) => !(opts.retryFailed && failed(r))).map((r) => [r.file, r]));
   const graphs = readManifest(opts.dir).graphs.filter((g) => !opts.only || g.file.includes(opts.only));
-  // One graph per family first, so a sweep cut short still covers every family.
-  const seen = new Set<string>();
-  const first = graphs.filter((g) => !g.exportError && !seen.has(g.family) && seen.add(g.family));
-  const order = [...first, ...graphs.filter((g) => !first.includes(g))];
+  // Coverage first, so a sweep cut short still fills the table: one graph per family, then one per
+  // family × mode × variant cell (the family's smallest file), then the rest.
+  const bySize = [...graphs].sort((a, b) => fileSize(opts.dir, a) - fileSize(opts.dir, b));
+  const pick = (key: (g: CorpusEntry) => string) => {
+    const seen = new Set<string>();
+    return bySize.filter((g) => !g.exportError && !seen.has(key(g)) && seen.add(key(g)));
+  };
+  const order = [...new Set([...pick((g) => g.family), ...pick((g) => `${g.family}|${g.mode}|${g.variant}`), ...graphs])];
   const data = mkdtempSync(join(os.tmpdir(), 'sff-corpus-data-'));
   await writeTinyImageFolder(data, 10, 32, 64);
   const save = () => {

@@ -22,7 +22,7 @@ import type { ImportedModel } from '../import/index.js';
 import { LINEAR_OPS, countElements, nodeBuffers, nodeParams } from '../import/ops.js';
 import { activationInput } from '../import/head.js';
 import { findCuts } from '../ir/cuts.js';
-import { scopePath } from './scopes.js';
+import { scopePath } from '../ir/scopes.js';
 import type { Block } from './block.js';
 
 /** A block as the split finds it: its trainable parameter count and output shape at batch 1 beside it. */

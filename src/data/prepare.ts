@@ -76,7 +76,7 @@ export const DATA_DEFAULTS = { normalize: 'imagenet', valFraction: 0.2 } as cons
 // ---------------------------------------------------------------------------------------
 // Format detection
 
-function loadSource(p: string, opts: DataOptions): LoadedSource {
+export function loadSource(p: string, opts: Pick<DataOptions, 'seed' | 'cifarLabels' | 'limitPerClass'> = {}): LoadedSource {
   if (p === BUILTIN_SHAPES) return loadShapes(opts.seed ?? 0);
   if (p.startsWith('builtin:')) throw new DataError(`unknown built-in dataset "${p}"; the built-in dataset is "${BUILTIN_SHAPES}".`);
   const abs = path.resolve(p);

@@ -6,6 +6,7 @@
 import { batches, DATA_DEFAULTS, prepareData, type ImageSet } from '../data/index.js';
 import { loadModel } from '../onnx/io.js';
 import { getMetadata } from '../ir/graph.js';
+import { chooseImageSize, parseImageSize } from '../import/index.js';
 import { accuracy } from '../sff/ensemble.js';
 import { createSession, type RuntimeOptions } from '../runtime/session.js';
 import { imagesTensor } from '../runtime/tensors.js';
@@ -17,7 +18,7 @@ export interface EvalOptions extends RuntimeOptions {
   seed?: number;
   valFraction?: number;
   normalize?: string;
-  imageSize?: number;
+  imageSize?: number | [number, number];
   batchSize?: number;
   cacheDir?: string;
   /** Output to score (default `scores`, else the model's first output). */
@@ -44,8 +45,8 @@ export async function evaluateModel(modelPath: string, opts: EvalOptions): Promi
   const preMeta = getMetadata(model, 'sff.preprocess');
   const pre = preMeta ? (JSON.parse(preMeta) as { size: [number, number]; mean: number[]; std: number[] }) : undefined;
   const shape = input.type.shape;
-  const size: [number, number] = pre?.size ?? (opts.imageSize ? [opts.imageSize, opts.imageSize] : [Number(shape[2]), Number(shape[3])]);
-  if (!Number.isFinite(size[0]) || !Number.isFinite(size[1])) throw new Error(`${modelPath}: the input size is symbolic; give --image-size`);
+  const explicit = parseImageSize(opts.imageSize);
+  const size: [number, number] = pre?.size ?? chooseImageSize(model, input.name, shape, explicit ? { explicit } : {}).size;
   const normalize = opts.normalize ?? (pre ? `${pre.mean.join(',')}/${pre.std.join(',')}` : DATA_DEFAULTS.normalize);
   const data = await prepareData({
     path: opts.data,

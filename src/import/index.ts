@@ -6,20 +6,31 @@
 import { opsetVersion, type Model, type Node, type TensorType } from '../ir/graph.js';
 import type { ValueShape } from '../ir/shapes.js';
 import { probeShapes } from '../runtime/probe.js';
-import { cloneModel, checkOps, normaliseGraph, bypass, removeDeadCode, type NormaliseReport } from './normalize.js';
+import { cloneModel, checkOps, normaliseGraph, bypass, removeDeadCode, untieParameters, type NormaliseReport } from './normalize.js';
 import { foldConstants } from './fold.js';
 import { findHead, type HeadInfo, type HeadOptions } from './head.js';
 import { ImportError } from './errors.js';
 import { countElements, nodeBuffers, nodeParams } from './ops.js';
 import { checkMemory } from '../util/limits.js';
+import { chooseImageSize, type ImageSizeChoice, type ImageSizeHints } from './imageSize.js';
+import { widenFloat16, type SourceDtype } from './passes/float16.js';
+import { dequantizeGraph } from './passes/qdq.js';
+import { checkBatchNormParams } from './passes/batchnorm.js';
+import { freeFixedBatchReshapes } from './passes/fixedBatch.js';
 
 export { UnsupportedOpError, ImportError } from './errors.js';
 export { SUPPORTED_OPS, SHAPE_OPS, nodeParams, nodeBuffers, paramSlots, countElements } from './ops.js';
 export type { HeadInfo, HeadOptions } from './head.js';
+export { chooseImageSize, recordedImageSize, parseImageSize, DEFAULT_IMAGE_SIZE, type ImageSizeChoice, type ImageSizeHints } from './imageSize.js';
+export type { SourceDtype } from './passes/float16.js';
 
 export interface ImportOptions extends HeadOptions {
-  /** Input height and width; required when the model's are symbolic, else overrides them. */
+  /** Input height and width (--image-size): overrides the graph's. Without it, see chooseImageSize. */
   imageSize?: [number, number];
+  /** The size the training images share, used when the graph's height/width are symbolic. */
+  dataImageSize?: ImageSizeHints['data'];
+  /** Pick 224×224 for symbolic H/W whatever the channel count (inspect never stops on the size). */
+  anyChannels?: boolean;
 }
 
 export interface ImportedModel {
@@ -29,6 +40,10 @@ export interface ImportedModel {
   input: string;
   /** Input dims used for shapes, batch 1: [1, C, H, W]. */
   inputDims: number[];
+  /** The height×width imported at, where it came from and why (printed by train and inspect). */
+  imageSize: ImageSizeChoice;
+  /** The source's weight type: float16 models are trained in float32 and can be exported back to float16. */
+  sourceDtype: SourceDtype;
   /** True when the batch dimension is symbolic (the model runs at any batch size). */
   dynamicBatch: boolean;
   /** Shapes of every value at batch 1 (dims[0] = 1 for batch-carrying values). */
@@ -70,17 +85,25 @@ function inputType(model: Model): { name: string; type: TensorType } {
 export async function importModel(source: Model, opts: ImportOptions = {}): Promise<ImportedModel> {
   const model = cloneModel(source);
   const g = model.graph;
-  checkOps(g);
   const report: NormaliseReport = { notes: [] };
+  const sourceDtype = widenFloat16(g, report);
+  dequantizeGraph(g, report);
+  checkOps(g);
   normaliseGraph(model, report);
 
+  const opset = opsetVersion(model);
+  if (opset < 11 || opset > 21)
+    report.notes.push(`opset ${opset} is outside 11–21, the range the export corpus covers; if a node misbehaves, re-export at opset 17`);
   const { name: input, type } = inputType(model);
   const shape = [...type.shape!];
-  const [h, w] = opts.imageSize ?? [shape[2], shape[3]];
-  if (typeof h !== 'number' || typeof w !== 'number' || !(h > 0) || !(w > 0))
-    throw new ImportError(`input '${input}' has symbolic height/width ([${shape.join(', ')}]); give the image size (--image-size H,W)`);
   if (typeof shape[1] !== 'number' || !(shape[1] > 0)) throw new ImportError(`input '${input}' has no fixed channel count ([${shape.join(', ')}])`);
-  if (opts.imageSize && (shape[2] !== h || shape[3] !== w)) {
+  const imageSize = chooseImageSize(source, input, shape, {
+    ...(opts.imageSize ? { explicit: opts.imageSize } : {}),
+    ...(opts.dataImageSize ? { data: opts.dataImageSize } : {}),
+    ...(opts.anyChannels ? { anyChannels: true } : {}),
+  });
+  const [h, w] = imageSize.size;
+  if (shape[2] !== h || shape[3] !== w) {
     if (typeof shape[2] === 'number') report.notes.push(`input size changed from ${shape[2]}x${shape[3]} to ${h}x${w}`);
     shape[2] = h;
     shape[3] = w;
@@ -118,11 +141,21 @@ export async function importModel(source: Model, opts: ImportOptions = {}): Prom
     throw new ImportError(`onnxruntime cannot run the normalised graph at input [1, ${shape[1]}, ${h}, ${w}]: ${e.message}`);
   });
   if (fixedBatch !== undefined && !s2) {
+    const freed = freeFixedBatchReshapes(g, s1, fixedBatch);
+    if (freed) {
+      [s1, s2] = await probeBoth();
+      if (s2) report.notes.push(`${freed} Reshape target(s) with the exported batch ${fixedBatch} baked in rewritten to copy the batch`);
+    }
+  }
+  if (fixedBatch !== undefined && !s2) {
     setBatch(fixedBatch);
     report.notes.push(`the batch size is fixed at ${fixedBatch} by the graph and could not be made dynamic`);
   } else if (fixedBatch !== undefined) report.notes.push(`fixed batch ${fixedBatch} of input '${input}' made dynamic`);
 
-  if (await foldConstants(model, s1, s2, report)) {
+  const folded = await foldConstants(model, s1, s2, report);
+  checkBatchNormParams(g);
+  if (folded) {
+    untieParameters(g, report);
     removeDeadCode(g);
     [s1, s2] = await probeBoth();
     if (fixedBatch !== undefined && !s2 && shape[0] === 'N') {
@@ -132,20 +165,22 @@ export async function importModel(source: Model, opts: ImportOptions = {}): Prom
     }
   }
 
-  // No-op reshapes (same shape in and out at both batch sizes).
+  // No-op reshapes (same shape in and out at both batch sizes), and casts to the type the value already has
+  // (what a float16 model's casts become once widened).
   let noops = 0;
   for (const n of [...g.nodes]) {
-    if (!['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze'].includes(n.opType)) continue;
+    if (!['Reshape', 'Flatten', 'Squeeze', 'Unsqueeze', 'Cast'].includes(n.opType)) continue;
     const x = n.inputs[0]!;
     const y = n.outputs[0]!;
-    const same = (s?: Map<string, ValueShape>) => !s || (s.get(x)?.dims.join(',') === s.get(y)?.dims.join(',') && s.get(x) !== undefined);
+    const same = (s?: Map<string, ValueShape>) =>
+      !s || (s.get(x)?.dims.join(',') === s.get(y)?.dims.join(',') && s.get(x) !== undefined && s.get(x)?.elemType === s.get(y)?.elemType);
     if (same(s1) && same(s2) && bypass(g, n, x, y)) {
       noops++;
       if (!g.outputs.some((o) => o.name === y)) s1.delete(y);
     }
   }
   if (noops) {
-    report.notes.push(`${noops} no-op reshape(s) removed`);
+    report.notes.push(`${noops} no-op reshape(s)/cast(s) removed`);
     removeDeadCode(g);
   }
   g.topoSort();
@@ -160,9 +195,11 @@ export async function importModel(source: Model, opts: ImportOptions = {}): Prom
     model,
     input,
     inputDims: dims(1)[input]!,
+    imageSize,
+    sourceDtype,
     dynamicBatch: typeof type.shape![0] !== 'number',
     shapes: s1,
-    opset: opsetVersion(model),
+    opset,
     feature: head.feature,
     bodyNodes,
     head,

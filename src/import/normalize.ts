@@ -19,8 +19,10 @@ export function cloneModel(model: Model): Model {
   graph.extra = { ...g.extra };
   graph.nodes = g.nodes.map((n) => ({ ...n, inputs: [...n.inputs], outputs: [...n.outputs], attrs: { ...n.attrs } }));
   graph.initializers = new Map(g.initializers);
-  graph.inputs = g.inputs.map((v) => ({ ...v }));
-  graph.outputs = g.outputs.map((v) => ({ ...v }));
+  // Types are copied too: the importer rewrites the input's shape (batch, image size) in place.
+  const copyValue = (v: (typeof g.inputs)[number]) => ({ ...v, ...(v.type ? { type: { ...v.type } } : {}) });
+  graph.inputs = g.inputs.map(copyValue);
+  graph.outputs = g.outputs.map(copyValue);
   graph.valueInfo = new Map(g.valueInfo);
   return { ...model, metadata: model.metadata.map((m) => ({ ...m })), opsetImports: [...model.opsetImports], graph };
 }
@@ -113,9 +115,7 @@ export function normaliseGraph(model: Model, report: NormaliseReport): void {
   let bnTrain = 0;
   for (const n of g.nodes) {
     if (n.opType !== 'BatchNormalization') continue;
-    for (const s of [1, 2, 3, 4])
-      if (!n.inputs[s] || !g.initializers.has(n.inputs[s]!))
-        throw new ImportError(`BatchNormalization '${n.name}': input ${s} ('${n.inputs[s] ?? ''}') is not a constant; only BN with stored scale/bias/running statistics is supported`);
+    // Its parameters may still be computed (Identity aliases, constant sub-graphs): checked once folded (passes/batchnorm.ts).
     const training = (n.attrs.training_mode && attrInt(n, 'training_mode', 0) === 1) || n.outputs.filter(Boolean).length > 1;
     if (!training) continue;
     const consumers = g.consumers();

@@ -48,6 +48,7 @@ export function toFloat32(t: TensorData): Float32Array {
   if (t.dataType === DataType.DOUBLE) return Float32Array.from(view(t.raw, 8, (b, o, n) => new Float64Array(b, o, n)));
   if (t.dataType === DataType.INT64) return Float32Array.from(toInt64(t), (v) => Number(v));
   if (t.dataType === DataType.INT32) return Float32Array.from(view(t.raw, 4, (b, o, n) => new Int32Array(b, o, n)));
+  if (t.dataType === DataType.FLOAT16) return Float32Array.from(view(t.raw, 2, (b, o, n) => new Uint16Array(b, o, n)), halfToFloat);
   throw new Error(`tensor '${t.name}': cannot read type ${t.dataType} as float32`);
 }
 
@@ -55,6 +56,42 @@ export function toInt64(t: TensorData): BigInt64Array {
   if (t.dataType === DataType.INT64) return view(t.raw, 8, (b, o, n) => new BigInt64Array(b, o, n));
   if (t.dataType === DataType.INT32) return BigInt64Array.from(view(t.raw, 4, (b, o, n) => new Int32Array(b, o, n)), (v) => BigInt(v));
   throw new Error(`tensor '${t.name}': cannot read type ${t.dataType} as int64`);
+}
+
+/** IEEE 754 binary16 bits → number (exact). */
+export function halfToFloat(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >> 10) & 0x1f;
+  const frac = h & 0x3ff;
+  if (exp === 0) return sign * frac * 2 ** -24;
+  if (exp === 31) return frac ? NaN : sign * Infinity;
+  return sign * (1 + frac / 1024) * 2 ** (exp - 15);
+}
+
+/** number → IEEE 754 binary16 bits, rounding to nearest even (overflow → ±Infinity). */
+export function floatToHalf(v: number): number {
+  if (Number.isNaN(v)) return 0x7e00;
+  const sign = v < 0 || Object.is(v, -0) ? 0x8000 : 0;
+  const a = Math.abs(v);
+  if (a >= 65520) return sign | 0x7c00;
+  if (a < 2 ** -14) return sign | roundEven(a * 2 ** 24); // subnormal (rounds up into the smallest normal when it must)
+  const e = Math.floor(Math.log2(a));
+  const exp = a >= 2 ** (e + 1) ? e + 1 : a < 2 ** e ? e - 1 : e; // guard log2 rounding
+  const m = roundEven((a / 2 ** exp - 1) * 1024);
+  return m === 1024 ? sign | ((exp + 16) << 10) : sign | ((exp + 15) << 10) | m;
+}
+
+function roundEven(x: number): number {
+  const f = Math.floor(x);
+  const d = x - f;
+  return d > 0.5 || (d === 0.5 && f % 2 === 1) ? f + 1 : f;
+}
+
+/** A float16 tensor with the values of `data` (rounded to nearest even). */
+export function halfTensor(name: string, dims: number[], data: ArrayLike<number>): TensorData {
+  if (numElements(dims) !== data.length) throw new Error(`tensor '${name}': ${data.length} values for dims [${dims}]`);
+  const arr = Uint16Array.from({ length: data.length }, (_, i) => floatToHalf(data[i]!));
+  return { name, dataType: DataType.FLOAT16, dims: [...dims], raw: bytesOf(arr) };
 }
 
 /** Integer values as JS numbers (shape arithmetic; int64 extremes saturate to ±2^63 as floats). */
@@ -72,6 +109,12 @@ export function toNumbers(t: TensorData): number[] {
       return Array.from(t.raw);
     case DataType.INT8:
       return Array.from(new Int8Array(t.raw.buffer, t.raw.byteOffset, t.raw.byteLength));
+    case DataType.INT16:
+      return Array.from(view(t.raw, 2, (b, o, n) => new Int16Array(b, o, n)));
+    case DataType.UINT16:
+      return Array.from(view(t.raw, 2, (b, o, n) => new Uint16Array(b, o, n)));
+    case DataType.FLOAT16:
+      return Array.from(toFloat32(t));
     default:
       throw new Error(`tensor '${t.name}': cannot read type ${t.dataType} as numbers`);
   }

@@ -7,7 +7,8 @@ import { loadModel } from '../onnx/io.js';
 import { getMetadata, type Model, type Node } from '../ir/graph.js';
 import { floatTensor, numElements, type TensorData } from '../ir/tensor.js';
 import { mixSeed, Rng } from '../util/rng.js';
-import { importModel, type ImportedModel } from '../import/index.js';
+import { importModel, parseImageSize, type ImageSizeChoice, type ImportedModel, type SourceDtype } from '../import/index.js';
+import { commonImageSize } from '../data/index.js';
 import { splitIntoBlocksDetailed, type SplitMethod } from '../blocks/index.js';
 import { createModel, isBuiltinModel, BUILTIN_MODELS } from '../models/index.js';
 import type { TrainBlock } from '../blocks/block.js';
@@ -21,6 +22,10 @@ export interface PreparedModel {
   /** Per-sample input dims [C, H, W]. */
   inputShape: number[];
   imageSize: [number, number];
+  /** Why that size (printed in the run's log). */
+  imageSizeChoice: ImageSizeChoice;
+  /** The source's weight type; a float16 model trains in float32 and can be exported back with --export-dtype float16. */
+  sourceDtype: SourceDtype;
   blocks: TrainBlock[];
   splitMethod: SplitMethod;
   /** Randomly initialised (built-in or `create`d): the paper's setting, LayerNorm in the chain by default. */
@@ -33,7 +38,10 @@ export interface PreparedModel {
 export interface PrepareModelOptions {
   /** auto | cuts | comma-separated cut tensors. */
   blocks?: string;
-  imageSize?: number;
+  /** --image-size: a number (square) or [H, W]. */
+  imageSize?: number | [number, number];
+  /** The training data: its common image size is the default for a graph with symbolic height/width. */
+  dataPath?: string;
   /** Classes of a built-in model's (unused) classifier. */
   classes?: number;
 }
@@ -43,14 +51,20 @@ export function loadModelSource(source: string, opts: PrepareModelOptions = {}):
   if (source.startsWith('builtin:')) {
     const kind = source.slice('builtin:'.length);
     if (!isBuiltinModel(kind)) throw new Error(`unknown built-in model '${kind}': use builtin:${BUILTIN_MODELS.join(', builtin:')}`);
-    return { model: createModel(kind, { ...(opts.imageSize ? { imageSize: opts.imageSize } : {}), classes: opts.classes ?? 10 }), name: kind };
+    const size = parseImageSize(opts.imageSize);
+    if (size && size[0] !== size[1]) throw new Error(`built-in models are square: give --image-size as one number, got ${size.join(',')}`);
+    return { model: createModel(kind, { ...(size ? { imageSize: size[0] } : {}), classes: opts.classes ?? 10 }), name: kind };
   }
   return { model: loadModel(source), name: basename(source).replace(/\.onnx$/i, '') };
 }
 
 export async function prepareModel(source: string, opts: PrepareModelOptions = {}): Promise<PreparedModel> {
   const { model, name } = loadModelSource(source, opts);
-  const imported = await importModel(model, opts.imageSize ? { imageSize: [opts.imageSize, opts.imageSize] } : {});
+  const imageSize = parseImageSize(opts.imageSize);
+  const imported = await importModel(model, {
+    ...(imageSize ? { imageSize } : {}),
+    ...(!imageSize && opts.dataPath && hasSymbolicSize(model) ? { dataImageSize: await commonImageSize(opts.dataPath).catch(() => undefined) } : {}),
+  });
   const spec = !opts.blocks || opts.blocks === 'auto' || opts.blocks === 'cuts' ? (opts.blocks ?? 'auto') : opts.blocks.split(',').map((s) => s.trim());
   const split = splitIntoBlocksDetailed(imported, spec as 'auto' | 'cuts' | string[]);
   const inits = imported.model.graph.initializers;
@@ -84,12 +98,21 @@ export async function prepareModel(source: string, opts: PrepareModelOptions = {
     inputName: imported.input,
     inputShape,
     imageSize: [inputShape[1]!, inputShape[2]!],
+    imageSizeChoice: imported.imageSize,
+    sourceDtype: imported.sourceDtype,
     blocks,
     splitMethod: split.method,
     fromScratch: getMetadata(model, 'sff.model') !== undefined,
     ...(normalize ? { normalize } : {}),
     imported,
   };
+}
+
+/** True when the image input's height or width is symbolic (the importer then picks a size). */
+function hasSymbolicSize(model: Model): boolean {
+  const t = model.graph.feedInputs()[0]?.type;
+  const s = t?.kind === 'tensor' ? t.shape : undefined;
+  return !s || typeof s[2] !== 'number' || typeof s[3] !== 'number';
 }
 
 /**

@@ -46,7 +46,8 @@ export interface FinetuneOptions {
   augment?: boolean;
   subset?: number;
   testData?: string;
-  imageSize?: number;
+  /** Input H×W (a number: square). Default: the graph's, else its metadata's, else the data's common size, else 224. */
+  imageSize?: number | [number, number];
   valFraction?: number;
   /** Plateau patience per block (epochs, default 10) and early-stopping patience (default 30). */
   lrPatience?: number;
@@ -202,7 +203,7 @@ export function resolveConfig(opts: FinetuneOptions, pm: ModelFacts, classes: st
 /** A resumed run keeps its configuration; only the number of epochs may be raised. */
 /** The options of a resumed run: the checkpoint's configuration (see runFolder.ts `resumedConfig`) over what was given. */
 export function resumedOptions(opts: FinetuneOptions, prior: RunConfig | undefined): FinetuneOptions {
-  return prior ? { ...opts, ...prior, imageSize: prior.imageSize[0] } : opts;
+  return prior ? { ...opts, ...prior, imageSize: prior.imageSize } : opts;
 }
 
 /** The default output folder of a model: its name made safe as a folder name (`...onnx` must not mean the working folder). */

@@ -184,6 +184,11 @@ export function validateFinetuneOptions(raw: FinetuneOptions, style: OptionStyle
     const name = optionName(key as Key, style);
     const rule = RULES[key as Key];
     if (!rule) continue; // options without a rule here (callbacks, new options) are the caller's
+    // An image size is H or [H, W] (numbers); an array of anything else is a repeated flag.
+    if (key === 'imageSize' && Array.isArray(value) && value.length === 2 && value.every((v) => typeof v === 'number')) {
+      out[key] = value.map((v) => checkRule(name, rule, v));
+      continue;
+    }
     if (Array.isArray(value))
       throw new OptionError(`${name} was given ${value.length} times (${value.map(show).join(', ')}); give it once`);
     out[key] = checkRule(name, rule, value);

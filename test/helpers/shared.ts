@@ -22,15 +22,22 @@ export const TORCHVISION_FIXTURES = [
 ] as const;
 export const hasTorchvision = TORCHVISION_FIXTURES.every((f) => existsSync(torchvision(f)));
 
+export const CORPUS_DIR = join(REPO_ROOT, 'fixtures/corpus');
+/** The corpus of real PyTorch exports (scripts/export_corpus.py, then dist/corpus/derive.js). */
+export const hasCorpus = existsSync(join(CORPUS_DIR, 'manifest.json'));
+
 const warned = new Set<string>();
 /** Prints (once per file and reason) why a group of tests is skipped. */
-export function warnSkip(file: string, what: 'shared' | 'torchvision'): void {
-  const present = what === 'shared' ? hasShared : hasTorchvision;
+export function warnSkip(file: string, what: 'shared' | 'torchvision' | 'corpus'): void {
+  const present = what === 'shared' ? hasShared : what === 'corpus' ? hasCorpus : hasTorchvision;
   if (present || warned.has(`${file}:${what}`)) return;
   warned.add(`${file}:${what}`);
   console.warn(
     what === 'shared'
       ? `${file}: tests on the shared MobileNetV3 skipped — ${SHARED_MOBILENET} not found (set SFF_SHARED to the shared folder)`
+      : what === 'corpus'
+      ? `${file}: corpus tests skipped — no ${join(CORPUS_DIR, 'manifest.json')} (PyTorch absent?); with Debian's python3-torch and python3-torchvision run: ` +
+        `/usr/bin/python3 scripts/export_corpus.py --ci && npx tsc -p tsconfig.json && node dist/corpus/derive.js`
       : `${file}: torchvision tests skipped — fixtures missing in ${TORCHVISION_DIR}; run: /usr/bin/python3 scripts/export_torchvision.py`,
   );
 }

@@ -124,8 +124,15 @@ describe('importModel: normalisation', () => {
     y = t.b.node('Flatten', [y], {}, { name: 'flat', outputs: ['logits'] })[0]!;
     t.output(y, 5, 1);
     const m = makeModel(t.g, 13);
-    await expect(importModel(m)).rejects.toThrow(/image size.*--image-size/);
-    const im = await importModel(m, { imageSize: [12, 10] });
+    const byDefault = await importModel(m);
+    expect(byDefault.inputDims).toEqual([1, 3, 224, 224]);
+    expect(byDefault.imageSize.source).toBe('default');
+    expect(byDefault.imageSize.reason).toMatch(/224×224 assumed.*symbolic height\/width.*--image-size H,W/);
+    const fromData = await importModel(m, { dataImageSize: { size: [16, 16], source: 'the data' } });
+    expect(fromData.inputDims).toEqual([1, 3, 16, 16]);
+    expect(fromData.imageSize.reason).toMatch(/16×16, the size every image of the data has/);
+    const im = await importModel(m, { imageSize: [12, 10], dataImageSize: { size: [16, 16], source: 'the data' } });
+    expect(im.imageSize.source).toBe('option');
     expect(im.dynamicBatch).toBe(true);
     expect(im.inputDims).toEqual([1, 3, 12, 10]);
     expect(im.model.graph.inputs[0]!.type).toMatchObject({ shape: ['N', 3, 12, 10] });

@@ -5,6 +5,7 @@ import { resolve } from 'node:path';
 import { evaluateModel, type EvalReport } from '../../eval/evaluateModel.js';
 import { note, printResult, type OutputArgs } from '../output.js';
 import { DEVICE_HELP } from '../../runtime/providers.js';
+import { parseImageSize } from '../../import/index.js';
 
 interface EvalArgs extends OutputArgs {
   out?: string;
@@ -13,7 +14,7 @@ interface EvalArgs extends OutputArgs {
   split?: 'test' | 'val' | 'train' | 'all';
   seed?: number;
   normalize?: string;
-  'image-size'?: number;
+  'image-size'?: string;
   'batch-size'?: number;
   device?: string;
   threads?: number;
@@ -37,7 +38,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option('seed', { type: 'number', describe: 'seed of the train/val cut, as in training', defaultDescription: '0' })
       .option('out', { alias: 'o', type: 'string', describe: 'also write the report as JSON to this file' })
       .option('normalize', { type: 'string', describe: "preprocessing of a plain classifier: a preset (imagenet, inception, tf128, none) or 'r,g,b/r,g,b'", defaultDescription: "the model's recorded one, else imagenet" })
-      .option('image-size', { type: 'number', describe: 'input size when the model does not fix it' })
+      .option('image-size', { type: 'string', describe: 'input size H,W or H (a plain classifier with symbolic height/width; default 224 for RGB)' })
       .option('batch-size', { type: 'number', describe: 'images per run', defaultDescription: '64' })
       .option('device', { type: 'string', describe: DEVICE_HELP, defaultDescription: 'cpu' })
       .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads', defaultDescription: 'all cores' }) as unknown as Argv<EvalArgs>,
@@ -47,7 +48,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       ...(argv.split ? { split: argv.split } : {}),
       ...(argv.seed !== undefined ? { seed: argv.seed } : {}),
       ...(argv.normalize ? { normalize: argv.normalize } : {}),
-      ...(argv['image-size'] ? { imageSize: argv['image-size'] } : {}),
+      ...(argv['image-size'] ? { imageSize: parseImageSize(argv['image-size']) } : {}),
       ...(argv['batch-size'] ? { batchSize: argv['batch-size'] } : {}),
       ...(argv.device ? { device: argv.device } : {}),
       ...(argv.threads ? { threads: argv.threads } : {}),

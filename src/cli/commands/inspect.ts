@@ -4,7 +4,8 @@ import type { Argv, CommandModule } from 'yargs';
 import { loadModel } from '../../onnx/io.js';
 import { DataType } from '../../ir/types.js';
 import type { Dim, ValueInfo } from '../../ir/graph.js';
-import { importModel, countElements } from '../../import/index.js';
+import { importModel, countElements, parseImageSize } from '../../import/index.js';
+export { parseImageSize } from '../../import/index.js';
 import { splitIntoBlocksDetailed, type BlockSpec, type SplitMethod } from '../../blocks/index.js';
 import { printResult, type OutputArgs } from '../output.js';
 import { DEVICE_HELP, parseDevice, placementLines } from '../../runtime/providers.js';
@@ -12,11 +13,24 @@ import { prepareModel } from '../../train/model.js';
 import { planStages } from '../../train/stages.js';
 import { stagePlacements, type BlockPlacement } from '../../train/placement.js';
 import { benchRunConfig } from '../../bench/throughput.js';
+import { activationBytes, macsOf } from '../../ir/cost.js';
+import { inspectSffExport, isSffExport } from './inspectExport.js';
 
 export interface InspectOptions {
   /** 'auto' (default), 'cuts', or explicit cut tensor names. */
   blocks?: BlockSpec;
   imageSize?: [number, number];
+  /** Batch size the activation memory is given for (default: training's, 128 up to 64 px, else 64). */
+  batchSize?: number;
+}
+
+/** Per-block compute and memory. */
+export interface BlockCost {
+  paramCount: number;
+  /** Multiply-accumulates per image (Conv, Gemm, MatMul). */
+  macs: number;
+  /** Bytes of the values the block computes, at the report's batch size (what one training step keeps). */
+  activationBytes: number;
 }
 
 export interface TensorSummary {
@@ -27,6 +41,8 @@ export interface TensorSummary {
 
 export interface InspectReport {
   file: string;
+  /** A classifier to fine-tune, or a model sff-finetune exported (its blocks end in goodness outputs). */
+  kind: 'classifier' | 'sff-export';
   irVersion: number;
   opset: number;
   producer: string;
@@ -34,6 +50,12 @@ export interface InspectReport {
   outputs: TensorSummary[];
   /** Input dims used for the shapes below (batch 1). */
   inputDims: number[];
+  /** Why that image size (graph, --image-size, metadata, default). */
+  imageSizeReason: string;
+  /** Batch size of the activation-memory column. */
+  batchSize: number;
+  /** The source's weight type (float16 models train in float32). */
+  sourceDtype: string;
   dynamicBatch: boolean;
   nodeCount: number;
   opCounts: Record<string, number>;
@@ -51,8 +73,8 @@ export interface InspectReport {
     paramCount: number;
   };
   cuts: { name: string; shape?: number[] }[];
-  blockMethod: SplitMethod;
-  blocks: {
+  blockMethod: SplitMethod | 'sff-export';
+  blocks: (BlockCost & {
     index: number;
     name: string;
     first: string;
@@ -61,8 +83,7 @@ export interface InspectReport {
     input: string;
     output: string;
     outputShape?: number[];
-    paramCount: number;
-  }[];
+  })[];
   notes: string[];
 }
 
@@ -72,20 +93,61 @@ function summary(v: ValueInfo): TensorSummary {
   return { name: v.name, shape: t?.shape ?? [], elemType: t ? (DataType[t.elemType]?.toLowerCase() ?? String(t.elemType)) : 'opaque' };
 }
 
+const defaultBatch = (size: readonly number[]) => (Math.max(...size) <= 64 ? 128 : 64);
+
+/** A model sff-finetune exported: its trained blocks, ensemble and per-block costs. */
+async function inspectExportedModel(path: string, source: ReturnType<typeof loadModel>, opts: InspectOptions): Promise<InspectReport> {
+  const r = await inspectSffExport(source, { ...(opts.imageSize ? { imageSize: opts.imageSize } : {}), ...(opts.batchSize ? { batchSize: opts.batchSize } : {}) });
+  const batchSize = r.batchSize;
+  const opCounts: Record<string, number> = {};
+  for (const n of source.graph.nodes) opCounts[n.opType] = (opCounts[n.opType] ?? 0) + 1;
+  return {
+    file: resolve(path),
+    kind: 'sff-export',
+    irVersion: source.irVersion,
+    opset: source.opsetImports.find((o) => o.domain === '' || o.domain === 'ai.onnx')?.version ?? 0,
+    producer: [source.producerName, source.producerVersion].filter(Boolean).join(' '),
+    inputs: source.graph.feedInputs().map(summary),
+    outputs: source.graph.outputs.map(summary),
+    inputDims: r.inputDims,
+    imageSizeReason: r.imageSizeReason,
+    batchSize,
+    sourceDtype: 'float32',
+    dynamicBatch: true,
+    nodeCount: source.graph.nodes.length,
+    opCounts,
+    paramCount: r.paramCount,
+    bufferCount: r.bufferCount,
+    batchNorm: opCounts.BatchNormalization ? 'present' : 'absent (folded or never there)',
+    head: { feature: '', nodes: r.ensemble, projection: [], classes: r.classes.length, paramCount: 0 },
+    cuts: r.blocks.slice(0, -1).map((b) => ({ name: b.output, shape: b.outputShape })),
+    blockMethod: 'sff-export',
+    blocks: r.blocks.map(({ weight: _w, ...b }) => ({ ...b, input: '' })),
+    notes: [`exported by sff-finetune: ${r.blocks.length} trained blocks, each with its aux head and goodness output; 'scores' is their ensemble (weights ${r.blocks.map((b) => b.weight).join(', ')})`],
+  };
+}
+
 /** Loads, imports and splits a model; throws ModelFileError, UnsupportedOpError, ImportError or BlockSpecError. */
 export async function inspectModel(path: string, opts: InspectOptions = {}): Promise<InspectReport> {
   const source = loadModel(path);
-  const im = await importModel(source, { imageSize: opts.imageSize });
+  if (isSffExport(source)) return inspectExportedModel(path, source, opts);
+  // inspect shows a model rather than stop: a symbolic size of any channel count gets a default.
+  const im = await importModel(source, { ...(opts.imageSize ? { imageSize: opts.imageSize } : {}), anyChannels: true });
   const split = splitIntoBlocksDetailed(im, opts.blocks ?? 'auto');
   const g = im.model.graph;
+  const batchSize = opts.batchSize ?? defaultBatch(im.inputDims.slice(2));
   return {
     file: resolve(path),
+    kind: 'classifier',
     irVersion: source.irVersion,
     opset: im.opset,
     producer: [source.producerName, source.producerVersion].filter(Boolean).join(' '),
     inputs: source.graph.feedInputs().map(summary),
     outputs: source.graph.outputs.map(summary),
     inputDims: im.inputDims,
+    imageSizeReason: im.imageSize.reason,
+    batchSize,
+    sourceDtype: im.sourceDtype,
     dynamicBatch: im.dynamicBatch,
     nodeCount: g.nodes.length,
     opCounts: im.opCounts,
@@ -113,6 +175,8 @@ export async function inspectModel(path: string, opts: InspectOptions = {}): Pro
       output: b.output,
       outputShape: b.outputShape,
       paramCount: b.paramCount,
+      macs: macsOf(b.nodes, im.shapes, g),
+      activationBytes: activationBytes(b.nodes, im.shapes, batchSize),
     })),
     notes: im.notes,
   };
@@ -140,22 +204,32 @@ export function formatInspectReport(r: InspectReport): string {
   for (const i of r.inputs) out.push(`  input   ${i.name} ${i.elemType} ${fmtShape(i.shape)}${r.dynamicBatch ? '' : ' (fixed batch)'}`);
   for (const o of r.outputs) out.push(`  output  ${o.name} ${o.elemType} ${fmtShape(o.shape)}`);
   out.push(`  ops     ${Object.entries(r.opCounts).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  out.push(`  params  ${fmtInt(r.paramCount)} trainable${r.bufferCount ? ` + ${fmtInt(r.bufferCount)} BN running statistics` : ''}; BatchNorm ${r.batchNorm}`);
+  out.push(`  params  ${fmtInt(r.paramCount)} trainable${r.bufferCount ? ` + ${fmtInt(r.bufferCount)} BN running statistics` : ''}; BatchNorm ${r.batchNorm}${r.sourceDtype !== 'float32' ? `; weights stored as ${r.sourceDtype}, trained in float32` : ''}`);
+  out.push(`  size    ${r.inputDims[2]}×${r.inputDims[3]}: ${r.imageSizeReason}`);
   out.push('');
-  out.push(`Head (not used by SFF): ${r.head.classes} classes, ${fmtInt(r.head.paramCount)} params, from '${r.head.feature}' ${fmtShape(r.head.featureShape)}`);
-  out.push(`  ${r.head.nodes.map((n) => n.opType).join(' → ')}${r.head.classifier ? `   (classifier: ${r.head.classifier})` : ''}`);
-  if (r.head.projection.length) out.push(`  includes the pre-pooling projection ${r.head.projection[0]}`);
+  if (r.kind === 'sff-export') {
+    out.push(`SFF export: ${r.head.classes} classes; 'scores' = ${r.head.nodes.map((n) => n.opType).join(', ') || 'the last goodness'} over the blocks' goodness outputs`);
+  } else {
+    out.push(`Head (not used by SFF): ${r.head.classes} classes, ${fmtInt(r.head.paramCount)} params, from '${r.head.feature}' ${fmtShape(r.head.featureShape)}`);
+    out.push(`  ${r.head.nodes.map((n) => n.opType).join(' → ')}${r.head.classifier ? `   (classifier: ${r.head.classifier})` : ''}`);
+    if (r.head.projection.length) out.push(`  includes the pre-pooling projection ${r.head.projection[0]}`);
+  }
   out.push('');
-  out.push(`SFF blocks (${r.blocks.length}, by ${r.blockMethod}), input ${fmtShape(r.inputDims)}:`);
+  out.push(`${r.kind === 'sff-export' ? 'Trained blocks' : 'SFF blocks'} (${r.blocks.length}, by ${r.blockMethod}), input ${fmtShape(r.inputDims)}; MACs per image, activations at batch ${r.batchSize}:`);
   out.push(
     table(
-      ['#', 'block', 'nodes', 'first .. last', 'output shape', 'params'],
-      r.blocks.map((b) => [String(b.index), b.name, String(b.nodeCount), `${clip(b.first)} .. ${clip(b.last)}`, fmtShape(b.outputShape), fmtInt(b.paramCount)]),
-      new Set([0, 2, 5]),
+      ['#', 'block', 'nodes', 'first .. last', 'output shape', 'params', 'MMACs', 'act. MB'],
+      r.blocks.map((b) => [
+        String(b.index), b.name, String(b.nodeCount), `${clip(b.first)} .. ${clip(b.last)}`, fmtShape(b.outputShape), fmtInt(b.paramCount),
+        (b.macs / 1e6).toFixed(1), (b.activationBytes / 2 ** 20).toFixed(1),
+      ]),
+      new Set([0, 2, 5, 6, 7]),
     ),
   );
   const sum = r.blocks.reduce((a, b) => a + b.paramCount, 0);
-  out.push(`blocks ${fmtInt(sum)} + head ${fmtInt(r.head.paramCount)} = ${fmtInt(sum + r.head.paramCount)} params`);
+  const macs = r.blocks.reduce((a, b) => a + b.macs, 0);
+  const act = r.blocks.reduce((a, b) => Math.max(a, b.activationBytes), 0);
+  out.push(`blocks ${fmtInt(sum)}${r.kind === 'sff-export' ? '' : ` + head ${fmtInt(r.head.paramCount)} = ${fmtInt(sum + r.head.paramCount)}`} params; ${(macs / 1e6).toFixed(1)} MMACs per image; largest block keeps ${(act / 2 ** 20).toFixed(1)} MB of activations at batch ${r.batchSize}`);
   out.push('');
   out.push(`Cuts (${r.cuts.length}; valid --blocks entries): ${r.cuts.map((c) => c.name).join(', ')}`);
   if (r.notes.length) {
@@ -164,16 +238,6 @@ export function formatInspectReport(r: InspectReport): string {
     for (const n of r.notes) out.push(`  - ${n}`);
   }
   return out.join('\n');
-}
-
-/** "224", "224,224" or "224x192" → [h, w]. */
-export function parseImageSize(s: string | number | undefined): [number, number] | undefined {
-  if (s === undefined || s === '') return undefined;
-  const parts = String(s).split(/[x,×]/).map((p) => Number(p.trim()));
-  const [h, w] = parts.length === 1 ? [parts[0]!, parts[0]!] : parts;
-  if (parts.length > 2 || !Number.isInteger(h) || !Number.isInteger(w) || h! < 1 || w! < 1)
-    throw new Error(`--image-size should be H or H,W with positive integers, got '${s}'`);
-  return [h!, w!];
 }
 
 /** "auto" | "cuts" | "T1,T2,…" → a block spec. */
@@ -188,16 +252,17 @@ export interface InspectArgs extends OutputArgs {
   blocks?: string;
   'image-size'?: string;
   device?: string;
-  batch?: number;
+  'batch-size'?: number;
 }
 
-/** The SFF stages of the model as the trainer would build them, placed on --device. */
+/** The SFF stages of the model as the trainer would build them, placed on --device (batch 2 unless --batch-size). */
 async function devicePlacement(args: InspectArgs): Promise<BlockPlacement[]> {
   const size = parseImageSize(args['image-size']);
-  const pm = await prepareModel(resolve(args.model), { blocks: args.blocks ?? 'auto', ...(size ? { imageSize: size[0] } : {}) });
+  const batch = args['batch-size'] ?? 2;
+  const pm = await prepareModel(resolve(args.model), { blocks: args.blocks ?? 'auto', ...(size ? { imageSize: size } : {}) });
   const classes = pm.imported.head.classes;
-  const stages = planStages(pm, benchRunConfig('sff', classes, pm.imageSize[0], args.batch ?? 2, pm.fromScratch));
-  return stagePlacements(stages, { device: args.device!, batchSize: args.batch ?? 2, classes });
+  const stages = planStages(pm, benchRunConfig('sff', classes, pm.imageSize[0], batch, pm.fromScratch));
+  return stagePlacements(stages, { device: args.device!, batchSize: batch, classes });
 }
 
 export const inspectCommand: CommandModule<object, InspectArgs> = {
@@ -207,16 +272,19 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
     y
       .positional('model', { type: 'string', demandOption: true, describe: 'the .onnx file' })
       .option('blocks', { type: 'string', describe: "block boundaries: 'auto' (module scopes, else cuts), 'cuts' (every cut), or cut tensor names T1,T2,…" })
-      .option('image-size', { type: 'string', describe: 'input size H or H,W (needed when the model has symbolic height/width)' })
-      .option('device', { type: 'string', describe: `${DEVICE_HELP}: also build every block's train and eval graphs for it and report which nodes run on it (CPU fallback)` })
-      .option('batch', { type: 'number', default: 2, describe: 'batch size of the graphs --device builds' }) as unknown as Argv<InspectArgs>,
+      .option('image-size', { type: 'string', describe: "input size H,W or H (default: the graph's, else its metadata's, else 224)" })
+      .option('batch-size', { type: 'number', describe: "batch size of the activation-memory column (default: training's, 128 up to 64 px, else 64); with --device, of the graphs built (default 2)" })
+      .option('device', { type: 'string', describe: `${DEVICE_HELP}: also build every block's train and eval graphs for it and report which nodes run on it (CPU fallback)` }) as unknown as Argv<InspectArgs>,
   handler: async (args) => {
-    const report = await inspectModel(args.model, { blocks: parseBlockSpec(args.blocks), imageSize: parseImageSize(args['image-size']) });
+    const b = args['batch-size'];
+    if (b !== undefined && !(Number.isInteger(b) && b > 0)) throw new Error(`--batch-size must be a positive integer, got ${b}`);
+    const imageSize = parseImageSize(args['image-size']);
+    const report = await inspectModel(args.model, { blocks: parseBlockSpec(args.blocks), ...(imageSize ? { imageSize } : {}), ...(b ? { batchSize: b } : {}) });
     const placement = args.device && parseDevice(args.device).kind !== 'cpu' ? await devicePlacement(args) : undefined;
     printResult(args, placement ? { ...report, placement } : report, () => {
       const lines = [formatInspectReport(report)];
       if (placement) {
-        lines.push(`\nPlacement on --device ${args.device} (SFF train step and eval graph of each block, batch ${args.batch}):`);
+        lines.push(`\nPlacement on --device ${args.device} (SFF train step and eval graph of each block, batch ${b ?? 2}):`);
         for (const p of placement) lines.push(`  block ${p.index} ${p.name}\n${placementLines(p.index, p.name, p.train, p.eval).join('\n')}`);
         const off = placement.reduce((a, p) => a + p.train.fallback.length + p.eval.fallback.length, 0);
         lines.push(off ? `FALLBACK: ${off} nodes would run on the CPU instead of ${placement[0]!.train.provider}` : `every node on ${placement[0]?.train.provider ?? 'the device'}`);

@@ -12,6 +12,7 @@ import { parseHeadPool } from '../../sff/head.js';
 import { UsageError } from '../errors.js';
 import { closest } from '../suggest.js';
 import { printResult, verbosityOf, type OutputArgs } from '../output.js';
+import { parseImageSize } from '../../import/index.js';
 
 export const DEMO = { model: 'builtin:cnnb', data: 'builtin:shapes', epochs: 3, out: 'artifacts/demo' } as const;
 
@@ -42,7 +43,7 @@ interface TrainArgs extends OutputArgs {
   augment?: boolean;
   subset?: number;
   test?: string;
-  'image-size'?: number;
+  'image-size'?: string;
   'val-fraction'?: number;
   'lr-patience'?: number;
   'stop-patience'?: number;
@@ -98,7 +99,9 @@ export function trainOptions(argv: TrainArgs, file: Partial<FinetuneOptions> = {
   set('augment', argv.augment);
   set('subset', argv.subset);
   set('testData', argv.test);
-  set('imageSize', argv['image-size']);
+  // A repeated flag stays an array of strings, for the validator to name.
+  const size = argv['image-size'] as string | string[] | undefined;
+  set('imageSize', Array.isArray(size) ? (size as unknown as FinetuneOptions['imageSize']) : parseImageSize(size));
   set('valFraction', argv['val-fraction']);
   set('lrPatience', argv['lr-patience']);
   set('stopPatience', argv['stop-patience']);
@@ -195,7 +198,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
         describe: `${Object.entries(NORMALIZE_PRESETS).map(([k, v]) => `${k} (${v.note})`).join(', ')}, or 'r,g,b/r,g,b' (mean/std on [0,1])`,
         defaultDescription: "the model's recorded one, else imagenet",
       })
-      .option('image-size', { type: 'number', group: G.data, describe: 'input size when the model does not fix it' })
+      .option('image-size', { type: 'string', group: G.data, describe: "input size H,W or H", defaultDescription: "the graph's, else its metadata's, else the data's common size, else 224" })
       .option('val-fraction', { type: 'number', group: G.data, describe: 'validation share of the training data', defaultDescription: '0.2' })
       .option('augment', { type: 'boolean', group: G.data, describe: 'random crop with padding and horizontal flip (training split)', defaultDescription: 'off' })
       .option('subset', { type: 'number', group: G.data, describe: 'train on N random training samples' })

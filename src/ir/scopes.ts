@@ -1,5 +1,5 @@
 /** Module scopes of exported nodes: where in the PyTorch module tree a node came from. */
-import type { Node } from '../ir/graph.js';
+import type { Node } from './graph.js';
 
 /**
  * The module path of a node, or undefined when the export has none.

@@ -1,0 +1,128 @@
+/**
+ * Entry of one pipeline worker thread: it owns a contiguous run of blocks, with their own
+ * onnxruntime sessions at its own thread count, and processes the batches that arrive from
+ * upstream in order — each block's train (or eval) step, then the last block's output handed
+ * downstream as a transferred buffer and the consumed input given back upstream.
+ */
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import ort from 'onnxruntime-node';
+import { BlockRunner } from '../runner.js';
+import { ParamLayout } from '../params.js';
+import { createSession } from '../session.js';
+import type { BatchMessage, ControlReply, ControlRequest, DataMessage, StageInit, WorkerBlock } from './messages.js';
+
+const init = workerData as StageInit;
+const port = parentPort!;
+const running = new Int32Array(init.running);
+const post = (m: ControlReply, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
+
+async function buildRunner(b: WorkerBlock): Promise<BlockRunner> {
+  const rt = { threads: init.threads, ...(init.device ? { device: init.device } : {}), ...(init.memArena !== undefined ? { memArena: init.memArena } : {}) };
+  const layout = new ParamLayout();
+  for (const e of b.layout) layout.add(e.name, e.dims);
+  const sessions = { train: await createSession(b.trainGraph, rt), eval: await createSession(b.evalGraph, rt) };
+  const state = new Map(b.state.map((s) => [s.name, { data: s.data, dims: s.dims }]));
+  return new BlockRunner(b.name, layout, { params: b.params, state }, sessions, new Map(b.state.map((s) => [s.name, s.dims])), b.lr);
+}
+
+const runners: BlockRunner[] = [];
+const seconds: number[] = init.blocks.map(() => 0);
+/** Output buffers handed downstream and given back, ready for reuse. */
+const spare: ArrayBuffer[] = [];
+let broken = false;
+
+function outputBuffer(bytes: number): ArrayBuffer {
+  const i = spare.findIndex((b) => b.byteLength >= bytes);
+  return i >= 0 ? spare.splice(i, 1)[0]! : new ArrayBuffer(bytes);
+}
+
+function injectFault(block: number, step: number, mode: string): void {
+  const f = init.fault;
+  if (!f || mode !== 'train' || f.block !== block || f.step !== step) return;
+  if (f.kind === 'exit') process.exit(7);
+  throw new Error(`injected fault (test hook) in block ${block} at step ${step}`);
+}
+
+async function runBatch(m: BatchMessage, upstream: MessagePort, downstream: MessagePort | undefined): Promise<void> {
+  let x: ort.Tensor = new ort.Tensor('float32', new Float32Array(m.x, 0, m.n * m.dims.reduce((a, d) => a * d, 1)), [m.n, ...m.dims]);
+  const labels = m.labels ? new ort.Tensor('int64', m.labels, [m.n]) : undefined;
+  const losses: number[] = [];
+  const goodness: Float32Array[] = [];
+  let out: { buffer: ArrayBuffer; dims: number[] } | undefined;
+  for (let i = 0; i < runners.length; i++) {
+    const b = init.blocks[i]!;
+    running[0] = b.index;
+    injectFault(b.index, m.step, m.mode);
+    // The stage's last block writes straight into the buffer that travels downstream.
+    let into: ort.Tensor | undefined;
+    if (downstream && i === runners.length - 1) {
+      const per = b.outputShape.reduce((a, d) => a * d, 1);
+      out = { buffer: outputBuffer(m.n * per * 4), dims: b.outputShape };
+      into = new ort.Tensor('float32', new Float32Array(out.buffer, 0, m.n * per), [m.n, ...b.outputShape]);
+    }
+    const t0 = performance.now();
+    const r = m.mode === 'train' ? await runners[i]!.trainStep(x, labels!, into) : await runners[i]!.evaluate(x, into);
+    seconds[i]! += (performance.now() - t0) / 1000;
+    losses.push('loss' in r ? (r.loss as number) : NaN);
+    goodness.push(Float32Array.from(r.goodness));
+    x = r.next;
+  }
+  running[0] = -1;
+  upstream.postMessage({ type: 'free', buffer: m.x } satisfies DataMessage, [m.x]);
+  if (downstream && out) downstream.postMessage({ ...m, x: out.buffer, dims: out.dims } satisfies DataMessage, [out.buffer]);
+  post({ type: 'result', seq: m.seq, first: init.blocks[0]!.index, losses, goodness }, goodness.map((g) => g.buffer as ArrayBuffer));
+}
+
+async function control(r: ControlRequest): Promise<unknown> {
+  switch (r.type) {
+    case 'snapshot':
+      return runners.map((x) => x.snapshot());
+    case 'weights':
+      return runners.map((x) => x.weights());
+    case 'setWeights':
+      runners.forEach((x, i) => x.setWeights(r.weights[i]!));
+      return null;
+    case 'restore':
+      runners.forEach((x, i) => x.restore(r.states[i]!));
+      return null;
+    case 'setLr':
+      runners.forEach((x, i) => (x.lr = r.lrs[i]!));
+      return null;
+    case 'takeSeconds': {
+      const s = [...seconds];
+      seconds.fill(0);
+      return s;
+    }
+  }
+}
+
+function fail(e: unknown): void {
+  if (broken) return;
+  broken = true;
+  const err = e instanceof Error ? e : new Error(String(e));
+  post({ type: 'failed', block: running[0]!, message: err.message, ...(err.stack ? { stack: err.stack } : {}) });
+}
+
+// Every message runs after the previous one finished: batches in order, control between batches.
+let queue: Promise<void> = Promise.resolve();
+const enqueue = (job: () => Promise<void>) => {
+  queue = queue.then(() => (broken ? undefined : job())).catch(fail);
+};
+
+try {
+  for (const b of init.blocks) {
+    running[0] = b.index;
+    runners.push(await buildRunner(b));
+  }
+  running[0] = -1;
+  init.upstream.on('message', (m: DataMessage) => {
+    if (m.type === 'batch') enqueue(() => runBatch(m, init.upstream, init.downstream));
+  });
+  init.downstream?.on('message', (m: DataMessage) => {
+    if (m.type === 'free') spare.push(m.buffer);
+  });
+  port.on('message', (r: ControlRequest) => enqueue(async () => post({ type: 'reply', id: r.id, value: await control(r) })));
+  post({ type: 'ready' });
+} catch (e) {
+  fail(e);
+}

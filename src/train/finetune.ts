@@ -14,9 +14,13 @@ import { accuracy, combine, ensembleAccuracy, ensembleWeights, formatEnsemble, p
 import { ADAMW_DEFAULTS } from '../optim/adamw.js';
 import { mixSeed } from '../util/rng.js';
 import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix } from './artifacts.js';
-import { BlockRunner, type BlockWeights } from './runner.js';
+import { BlockRunner, type BlockState, type BlockWeights } from './runner.js';
+import { SerialExecutor, type BatchResult, type BlockExecutor } from './executor.js';
+import { startPipeline } from './pipeline/executor.js';
+import type { WorkerBlock } from './pipeline/messages.js';
+import type { ParamLayout } from './params.js';
 import { createSession, type RuntimeOptions } from './session.js';
-import { collectGoodness, type SplitGoodness } from './evaluate.js';
+import type { SplitGoodness } from './evaluate.js';
 import { appendMetrics, goodnessLoss, peakRssMB, RunningMetrics, type EpochMetrics, type SplitMetrics } from './metrics.js';
 import { EarlyStopping, Plateau, type EarlyStopState, type PlateauState } from './schedule.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
@@ -25,7 +29,7 @@ import { formatSeconds, Progress } from './progress.js';
 import { bpBlock, prepareModel, type PreparedModel } from './model.js';
 import { buildExportModel, type ExportBlock } from '../export/exportModel.js';
 import { runningStatsWarning } from './batchnorm.js';
-import { OptionError, type FinetuneOptions, type RunConfig } from './options.js';
+import { OptionError, type FinetuneEvent, type FinetuneOptions, type RunConfig } from './options.js';
 import type { TrainBlock } from './block.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.sff';
@@ -112,7 +116,7 @@ interface Trainer {
   objective: Objective;
   /** 'layer' blocks form the "layers" ensemble; a 'probe' (CwC-mod's linear head) is reported apart. */
   role: 'layer' | 'probe';
-  runner: BlockRunner;
+  layout: ParamLayout;
   plateau: Plateau;
   headParamCount: number;
   seconds: number;
@@ -146,10 +150,22 @@ export function planStages(pm: PreparedModel, cfg: RunConfig): Stage[] {
   return stages;
 }
 
-async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptions, log: (s: string) => void): Promise<Trainer[]> {
+/**
+ * Builds every block's graphs. Serial runs get their BlockRunners (sessions on this thread);
+ * pipelined runs get the blocks as worker threads rebuild them (`sessions: false`).
+ */
+async function buildTrainers(
+  pm: PreparedModel,
+  cfg: RunConfig,
+  rt: RuntimeOptions,
+  log: (s: string) => void,
+  sessions: boolean,
+): Promise<{ trainers: Trainer[]; runners: BlockRunner[]; workerBlocks: WorkerBlock[] }> {
   const dir = join(cfg.out, 'blocks');
   mkdirSync(dir, { recursive: true });
   const trainers: Trainer[] = [];
+  const runners: BlockRunner[] = [];
+  const workerBlocks: WorkerBlock[] = [];
   const J = cfg.classes.length;
   for (const { block, objective, role } of planStages(pm, cfg)) {
     const hp = objective.params;
@@ -166,18 +182,56 @@ async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptio
     const evalBytes = encodeModel(evalModel);
     writeFileAtomic(join(dir, `block${block.index}_${block.name}.train.onnx`), trainBytes);
     writeFileAtomic(join(dir, `block${block.index}_${block.name}.eval.onnx`), evalBytes);
-    const sessions = { train: await createSession(trainBytes, rt), eval: await createSession(evalBytes, rt) };
     const stateDims = new Map(block.state.map((s) => [s, block.constants.get(s)!.dims]));
     const state = new Map(block.state.map((s) => [s, { data: new Float32Array(block.constants.get(s)!.raw.slice().buffer), dims: block.constants.get(s)!.dims }]));
-    const runner = new BlockRunner(block.name, layout, { params: init, state }, sessions, stateDims, cfg.lr);
+    if (sessions) {
+      const blockSessions = { train: await createSession(trainBytes, rt), eval: await createSession(evalBytes, rt) };
+      runners.push(new BlockRunner(block.name, layout, { params: init, state }, blockSessions, stateDims, cfg.lr));
+    } else
+      workerBlocks.push({
+        index: trainers.length,
+        name: block.name,
+        layout: layout.entries.map((e) => ({ name: e.name, dims: e.dims })),
+        trainGraph: trainBytes,
+        evalGraph: evalBytes,
+        params: init,
+        state: [...state].map(([name, s]) => ({ name, data: s.data, dims: s.dims })),
+        outputShape: block.outputShape,
+        lr: cfg.lr,
+      });
     const headParamCount = hp.reduce((a, p) => a + p.init.length, 0);
     log(
       `  block ${block.index} ${block.name.padEnd(12)} out ${block.outputShape.join('×').padEnd(12)} params ${String(layout.total - headParamCount).padStart(9)} + head ${headParamCount}` +
         `${isFrozen(cfg, block) ? ' (frozen)' : ''}${role === 'probe' ? ' (linear head on the detached last block)' : ''}  graphs built in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
     );
-    trainers.push({ block, objective, role, runner, plateau: Plateau.start(cfg.lr, cfg.lrPatience), headParamCount, seconds: 0 });
+    trainers.push({ block, objective, role, layout, plateau: Plateau.start(cfg.lr, cfg.lrPatience), headParamCount, seconds: 0 });
   }
-  return trainers;
+  return { trainers, runners, workerBlocks };
+}
+
+/** Serial BlockRunners, or the pipeline `--pipeline` asks for (calibrated on the run's first training batch). */
+async function startExecutor(pm: PreparedModel, cfg: RunConfig, opts: FinetuneOptions, rt: RuntimeOptions, data: PreparedData, log: (s: string) => void): Promise<{ trainers: Trainer[]; executor: BlockExecutor }> {
+  const setting = opts.pipeline ?? 'off';
+  if (setting === 'off') {
+    const built = await buildTrainers(pm, cfg, rt, log, true);
+    return { trainers: built.trainers, executor: new SerialExecutor(built.runners) };
+  }
+  const built = await buildTrainers(pm, cfg, rt, log, false);
+  const dims = [data.train.channels, data.train.height, data.train.width];
+  const first = await batches(data.train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, epoch: 0, dropLast: true, mean: data.preprocess.mean, std: data.preprocess.std })[Symbol.asyncIterator]().next();
+  const batch = first.value as { x: Float32Array; y: BigInt64Array; n: number };
+  const pipelined = await startPipeline(built.workerBlocks, {
+    setting,
+    ...(rt.threads ? { threads: rt.threads } : {}),
+    ...(rt.device ? { device: rt.device } : {}),
+    ...(rt.memArena !== undefined ? { memArena: rt.memArena } : {}),
+    ...(opts.pipelineFault ? { fault: opts.pipelineFault } : {}),
+    calibration: { x: batch.x, dims, n: batch.n, labels: batch.y },
+    log,
+  });
+  if (pipelined) return { trainers: built.trainers, executor: pipelined };
+  const serial = await buildTrainers(pm, cfg, rt, () => {}, true);
+  return { trainers: serial.trainers, executor: new SerialExecutor(serial.runners) };
 }
 
 function splitMetrics(sg: SplitGoodness, J: number): SplitMetrics {
@@ -188,18 +242,14 @@ function splitMetrics(sg: SplitGoodness, J: number): SplitMetrics {
   };
 }
 
-function weightsOfAll(trainers: Trainer[]): BlockWeights[] {
-  return trainers.map((t) => t.runner.weights());
-}
-
-function saveCheckpoint(cfg: RunConfig, trainers: Trainer[], epoch: number, stop: EarlyStopping, history: EpochMetrics[], best: { epoch: number; states: BlockWeights[] }): void {
+function saveCheckpoint(cfg: RunConfig, trainers: Trainer[], snapshots: BlockState[], epoch: number, stop: EarlyStopping, history: EpochMetrics[], best: { epoch: number; states: BlockWeights[] }): void {
   const arrays: Record<string, Float32Array> = {};
   const header: CheckpointHeader = {
     version: 1,
     config: cfg,
     epoch,
     blocks: trainers.map((t, k) => {
-      const s = t.runner.snapshot();
+      const s = snapshots[k]!;
       arrays[`b${k}.params`] = s.params;
       arrays[`b${k}.m`] = s.m;
       arrays[`b${k}.v`] = s.v;
@@ -266,7 +316,6 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   if (data.train.count < cfg.batchSize)
     throw new Error(`the training split has ${data.train.count} images, fewer than one batch of ${cfg.batchSize}: lower --batch-size`);
   mkdirSync(cfg.out, { recursive: true });
-  const J = cfg.classes.length;
   log(`run    ${cfg.out}  (${cfg.method}, norm ${cfg.norm}, aux ${cfg.auxKernel}×${cfg.auxKernel}, lr ${cfg.lr}, batch ${cfg.batchSize}, ensemble ${cfg.ensemble}, seed ${cfg.seed})`);
 
   const fullSteps = Math.floor(data.train.count / cfg.batchSize);
@@ -274,15 +323,37 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   const bnWarning = runningStatsWarning({ blocks: pm.blocks, fromScratch: pm.fromScratch, ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}), totalSteps: steps * cfg.epochs });
   if (bnWarning) log(`warning: ${bnWarning}`);
 
-  const trainers = await buildTrainers(pm, cfg, rt, log);
+  const { trainers, executor } = await startExecutor(pm, cfg, o, rt, data, log);
+  try {
+    return await trainAndExport(opts, cfg, pm, data, rt, resumed, trainers, executor, log, emit);
+  } finally {
+    await executor.close();
+  }
+}
+
+async function trainAndExport(
+  opts: FinetuneOptions,
+  cfg: RunConfig,
+  pm: PreparedModel,
+  data: PreparedData,
+  rt: RuntimeOptions,
+  resumed: { header: CheckpointHeader; arrays: Record<string, Float32Array> } | undefined,
+  trainers: Trainer[],
+  executor: BlockExecutor,
+  log: (s: string) => void,
+  emit: (e: FinetuneEvent) => void,
+): Promise<FinetuneResult> {
+  const J = cfg.classes.length;
+  const fullSteps = Math.floor(data.train.count / cfg.batchSize);
+  const steps = Math.min(fullSteps, cfg.maxStepsPerEpoch ?? Infinity);
   const stop = new EarlyStopping(undefined, cfg.stopPatience);
   let history: EpochMetrics[] = [];
   let startEpoch = 0;
-  let best = { epoch: -1, states: weightsOfAll(trainers) };
+  let best = { epoch: -1, states: await executor.weights() };
   const metricsPath = join(cfg.out, 'metrics.jsonl');
   if (resumed) {
     const h = resumed.header;
-    trainers.forEach((t, k) => {
+    const states: BlockState[] = trainers.map((t, k) => {
       const hb = h.blocks[k]!;
       const state: Record<string, Float32Array> = {};
       const bestState: Record<string, Float32Array> = {};
@@ -290,11 +361,12 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
         state[s] = resumed.arrays[`b${k}.state.${s}`]!;
         bestState[s] = resumed.arrays[`b${k}.best.state.${s}`]!;
       }
-      t.runner.restore({ params: resumed.arrays[`b${k}.params`]!, m: resumed.arrays[`b${k}.m`]!, v: resumed.arrays[`b${k}.v`]!, state, step: hb.step });
       t.plateau.state = { ...hb.plateau };
-      t.runner.lr = hb.plateau.lr;
       best.states[k] = { params: resumed.arrays[`b${k}.best.params`]!, state: bestState };
+      return { params: resumed.arrays[`b${k}.params`]!, m: resumed.arrays[`b${k}.m`]!, v: resumed.arrays[`b${k}.v`]!, state, step: hb.step };
     });
+    await executor.restore(states);
+    await executor.setLr(h.blocks.map((hb) => hb.plateau.lr));
     stop.state = { ...h.stop };
     history = h.history;
     best.epoch = h.bestEpoch;
@@ -312,49 +384,55 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   let stoppedEarly = false;
   const layerIdx = trainers.flatMap((t, k) => (t.role === 'layer' ? [k] : []));
   const probeIdx = trainers.findIndex((t) => t.role === 'probe');
-  const trainableParams = trainers.reduce((a, t) => a + t.runner.layout.total, 0); // frozen blocks' layouts hold only their heads
+  const trainableParams = trainers.reduce((a, t) => a + t.layout.total, 0); // frozen blocks' layouts hold only their heads
 
   for (let epoch = startEpoch; epoch < cfg.epochs; epoch++) {
     const t0 = performance.now();
     const running = new RunningMetrics(trainers.length, J, cfg.batchSize);
-    trainers.forEach((t) => (t.seconds = 0));
+    await executor.takeSeconds();
     progress.begin();
     let step = 0;
-    const it = batches(data.train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment, dropLast: true, mean, std });
-    for await (const batch of it) {
-      if (step >= steps) break;
-      const labels = new ort.Tensor('int64', batch.y.subarray(0, batch.n), [batch.n]);
-      const labelNums = Array.from(batch.y.subarray(0, batch.n), Number);
-      let x: ort.Tensor = new ort.Tensor('float32', batch.x.subarray(0, batch.n * perSample), [batch.n, ...dims]);
-      const losses: number[] = [];
+    // Batches handed to the executor and not yet read back (one when serial, one per stage and one more when pipelined).
+    const inFlight: { done: Promise<BatchResult>; labels: number[] }[] = [];
+    const readBack = async () => {
+      const { done, labels: labelNums } = inFlight.shift()!;
+      const r = await done;
       for (let k = 0; k < trainers.length; k++) {
         const t = trainers[k]!;
-        const ts = performance.now();
-        const r = await t.runner.trainStep(x, labels);
-        t.seconds += (performance.now() - ts) / 1000;
-        if (!Number.isFinite(r.loss))
+        const loss = r.losses[k]!;
+        if (!Number.isFinite(loss))
           throw new NonFiniteLossError(
-            `block ${t.block.index} (${t.block.name}) produced a non-finite loss (${r.loss}) at epoch ${epoch + 1}, step ${step + 1}. ` +
-              `The last good checkpoint (${history.length ? `epoch ${history.length}` : 'none yet'}) is kept in ${cfg.out}. Try a lower --lr (now ${t.runner.lr}).`,
+            `block ${t.block.index} (${t.block.name}) produced a non-finite loss (${loss}) at epoch ${epoch + 1}, step ${step + 1}. ` +
+              `The last good checkpoint (${history.length ? `epoch ${history.length}` : 'none yet'}) is kept in ${cfg.out}. Try a lower --lr (now ${t.plateau.state.lr}).`,
           );
-        running.addBlock(k, r.loss, r.goodness, labelNums, t.role === 'layer');
-        losses.push(r.loss);
-        x = r.next;
+        running.addBlock(k, loss, r.goodness[k]!, labelNums, t.role === 'layer');
       }
       running.endBatch(labelNums);
       step++;
-      emit({ type: 'step', epoch, step, steps, losses });
-      progress.update(`epoch ${epoch + 1}/${cfg.epochs}`, step, steps, step * cfg.batchSize, `loss ${losses.at(-1)!.toFixed(3)}`);
+      emit({ type: 'step', epoch, step, steps, losses: r.losses });
+      progress.update(`epoch ${epoch + 1}/${cfg.epochs}`, step, steps, step * cfg.batchSize, `loss ${r.losses.at(-1)!.toFixed(3)}`);
+    };
+    let submitted = 0;
+    const it = batches(data.train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment, dropLast: true, mean, std });
+    for await (const batch of it) {
+      if (submitted >= steps) break;
+      while (inFlight.length >= executor.depth) await readBack();
+      const labelNums = Array.from(batch.y.subarray(0, batch.n), Number);
+      inFlight.push({ done: executor.train(batch.x.subarray(0, batch.n * perSample), dims, batch.n, epoch * steps + submitted + 1, batch.y), labels: labelNums });
+      submitted++;
     }
+    while (inFlight.length) await readBack();
     const trainSeconds = (performance.now() - t0) / 1000;
-    const val = await collectGoodness(trainers.map((t) => t.runner), data.val, { batchSize: cfg.batchSize, classes: J, mean, std });
+    const blockSeconds = await executor.takeSeconds();
+    const val = await executor.evaluate(data.val, { batchSize: cfg.batchSize, classes: J, mean, std });
     progress.end();
     const valMetrics = splitMetrics(val, J);
     const ens = ensembleReport({ labels: val.labels, goodness: layerIdx.map((k) => val.goodness[k]!) }, J, cfg.ensemble);
     valMetrics.layers = ens.layers;
     if (probeIdx >= 0) valMetrics.layers.head = valMetrics.acc[probeIdx]!;
     const weights = trainers.map((t, k) => (t.role === 'layer' ? ens.weights[layerIdx.indexOf(k)]! : 0));
-    const lrs = trainers.map((t, k) => (t.runner.lr = t.plateau.observe(valMetrics.loss[k]!)));
+    const lrs = trainers.map((t, k) => t.plateau.observe(valMetrics.loss[k]!));
+    await executor.setLr(lrs);
     const seconds = (performance.now() - t0) / 1000;
     const m: EpochMetrics = {
       epoch: epoch + 1,
@@ -368,14 +446,14 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
       stepSeconds: trainSeconds / Math.max(steps, 1),
       trainableParams,
       imagesPerSecond: (steps * cfg.batchSize) / trainSeconds,
-      blockImagesPerSecond: trainers.map((t) => (steps * cfg.batchSize) / Math.max(t.seconds, 1e-9)),
+      blockImagesPerSecond: blockSeconds.map((sec) => (steps * cfg.batchSize) / Math.max(sec, 1e-9)),
       peakRssMB: peakRssMB(),
     };
     history.push(m);
     const halt = stop.observe(ens.acc, epoch);
-    if (stop.state.bestEpoch === epoch) best = { epoch, states: weightsOfAll(trainers) };
+    if (stop.state.bestEpoch === epoch) best = { epoch, states: await executor.weights() };
     appendMetrics(metricsPath, m);
-    saveCheckpoint(cfg, trainers, epoch, stop, history, best);
+    saveCheckpoint(cfg, trainers, await executor.snapshot(), epoch, stop, history, best);
     writeFileAtomic(join(cfg.out, 'curves.svg'), curves(history, trainers));
     emit({ type: 'epoch', metrics: m });
     log(
@@ -396,20 +474,20 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     config: cfg,
     history,
     best: bestMetrics,
-    blocks: trainers.map((t) => ({ name: t.block.name, params: t.runner.layout.total - t.headParamCount, headParams: t.headParamCount, frozen: isFrozen(cfg, t.block) })),
+    blocks: trainers.map((t) => ({ name: t.block.name, params: t.layout.total - t.headParamCount, headParams: t.headParamCount, frozen: isFrozen(cfg, t.block) })),
     peakRssMB: peakRssMB(),
     trainableParams,
     stoppedEarly,
   };
   if (!opts.noExport && history.length) {
     // Export the best validation epoch's weights.
-    trainers.forEach((t, k) => t.runner.setWeights(best.states[k]!));
+    await executor.setWeights(best.states);
     const modelPath = join(cfg.out, 'model.onnx');
     const weights = bestMetrics!.ensemble.weights;
     const exported = buildExportModel({
       inputName: pm.inputName,
       inputShape: pm.inputShape,
-      blocks: trainers.map((t): ExportBlock => ({ block: t.block, objective: t.objective, layout: t.runner.layout, params: t.runner.currentParams(), state: t.runner.currentState() })),
+      blocks: trainers.map((t, k): ExportBlock => ({ block: t.block, objective: t.objective, layout: t.layout, params: best.states[k]!.params, state: new Map(Object.entries(best.states[k]!.state)) })),
       weights,
       classes: cfg.classes,
       preprocess: { size: cfg.imageSize, mean: [...mean], std: [...std] },
@@ -417,14 +495,13 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     });
     saveModel(exported, modelPath);
     result.modelPath = modelPath;
-    result.exportCheck = await checkExport(exported, trainers, data, cfg, weights, pm.inputName, rt);
+    result.exportCheck = await checkExport(exported, executor, data, cfg, weights, pm.inputName, rt);
     log(
       `${result.exportCheck.maxAbsDiff <= 1e-3 * Math.max(1, result.exportCheck.scale) ? '✓' : '✗'} exported model reproduces training-time evaluation ` +
         `(max abs diff ${result.exportCheck.maxAbsDiff.toExponential(1)}, accuracy ${pct(result.exportCheck.accuracy)})`,
     );
   }
   summarise(result, trainers, log);
-  await Promise.all(trainers.map((t) => t.runner.release()));
   return result;
 }
 
@@ -441,7 +518,7 @@ function curves(history: EpochMetrics[], trainers: Trainer[]): string {
 /** Runs the exported model on the validation split and compares with the training-time ensemble. */
 async function checkExport(
   model: import('../ir/graph.js').Model,
-  trainers: Trainer[],
+  executor: BlockExecutor,
   data: PreparedData,
   cfg: RunConfig,
   weights: number[],
@@ -449,7 +526,7 @@ async function checkExport(
   rt: RuntimeOptions,
 ): Promise<{ maxAbsDiff: number; accuracy: number; trainingAccuracy: number; scale: number }> {
   const J = cfg.classes.length;
-  const reference = await collectGoodness(trainers.map((t) => t.runner), data.val, { batchSize: cfg.batchSize, classes: J, mean: data.preprocess.mean, std: data.preprocess.std });
+  const reference = await executor.evaluate(data.val, { batchSize: cfg.batchSize, classes: J, mean: data.preprocess.mean, std: data.preprocess.std });
   const refScores = combine(reference.goodness, weights);
   const session = await createSession(model, rt);
   const dims = [data.val.channels, data.val.height, data.val.width];

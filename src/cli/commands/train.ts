@@ -3,6 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { finetune } from '../../train/finetune.js';
 import type { FinetuneOptions } from '../../train/options.js';
 import { UsageError } from '../errors.js';
+import { parsePipeline } from '../../train/pipeline/executor.js';
 
 export const DEMO = { model: 'builtin:cnnb', data: 'builtin:shapes', epochs: 3, out: 'artifacts/demo' } as const;
 
@@ -18,6 +19,7 @@ interface TrainArgs {
   'bn-momentum'?: number;
   seed?: number;
   threads?: number;
+  pipeline?: string;
   device?: string;
   ensemble?: string;
   norm?: string;
@@ -62,6 +64,7 @@ export function trainOptions(argv: TrainArgs): FinetuneOptions {
   set('bnMomentum', argv['bn-momentum']);
   set('seed', argv.seed);
   set('threads', argv.threads);
+  set('pipeline', argv.pipeline === undefined ? undefined : parsePipeline(argv.pipeline));
   set('device', argv.device);
   set('ensemble', argv.ensemble);
   set('norm', argv.norm as FinetuneOptions['norm']);
@@ -99,7 +102,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('weight-decay', { type: 'number', describe: 'AdamW weight decay (default 0)' })
       .option('bn-momentum', { type: 'number', describe: "BatchNorm running-statistics momentum, PyTorch's convention (default: the graph's own)" })
       .option('seed', { type: 'number', describe: 'split, shuffle and init seed (default 0)' })
-      .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
+      .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores); with --pipeline, the total over its workers' })
+      .option('pipeline', { type: 'string', describe: 'auto | off | N: blocks as a pipeline of N worker threads (auto: balanced on measured block costs; default off)' })
       .option('device', { type: 'string', describe: 'cpu | cuda | cuda:<id>' })
       .option('ensemble', { type: 'string', describe: 'all | last:K | weighted | auto (default: all from scratch, last:4 for pretrained graphs)' })
       .option('norm', { type: 'string', choices: ['auto', 'chain', 'head', 'none'], describe: 'where the per-block LayerNorm sits (auto: chain from scratch, none for pretrained)' })

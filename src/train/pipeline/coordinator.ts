@@ -9,6 +9,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { BlockState, BlockWeights } from '../runner.js';
+import type { BatchResult } from '../executor.js';
 import type { StagePlan } from './plan.js';
 import type { BatchMessage, ControlReply, ControlRequest, DataMessage, InjectedFault, Mode, StageInit, WorkerBlock } from './messages.js';
 
@@ -23,11 +24,6 @@ export class PipelineWorkerError extends Error {
   }
 }
 
-/** Per block of one batch: its loss (NaN for evaluation) and its [n, J] goodness. */
-export interface BatchResult {
-  losses: number[];
-  goodness: Float32Array[];
-}
 
 interface Pending {
   result: BatchResult;
@@ -191,6 +187,9 @@ export class BlockPipeline {
     );
     const msg: BatchMessage = { type: 'batch', mode, seq, step, n, x: buffer, dims, ...(labels ? { labels: labels.slice(0, n) } : {}) };
     this.input.port1.postMessage(msg, [buffer]);
+    // A failure rejects every batch in flight; the caller awaits them one by one and stops at the
+    // first, so the others must not count as unhandled rejections.
+    promise.catch(() => {});
     return promise;
   }
 
@@ -199,6 +198,7 @@ export class BlockPipeline {
     if (this.failure) return Promise.reject(this.failure);
     const id = this.nextId++;
     const promise = new Promise<unknown>((resolve, reject) => this.requests.set(id, { resolve, reject }));
+    promise.catch(() => {});
     this.workers.forEach((w, s) => w.postMessage(make(this.plan[s]!, id)));
     return promise.then((perStage) => (perStage as T[][]).flat());
   }

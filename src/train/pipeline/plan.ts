@@ -102,6 +102,6 @@ export function predictSpeedup(plan: StagePlan[], cost: CostModel, threads: numb
 export function formatPlan(plan: StagePlan[], names: string[]): string[] {
   return plan.map((s, k) => {
     const blocks = s.first === s.last ? `block ${s.first} (${names[s.first]})` : `blocks ${s.first}–${s.last} (${names[s.first]} … ${names[s.last]})`;
-    return `  stage ${k} → ${blocks}, ${s.threads} thread${s.threads === 1 ? '' : 's'}${s.ms !== undefined ? `, ${s.ms.toFixed(1)} ms/step measured` : ''}`;
+    return `  stage ${k} → ${blocks}, ${s.threads} thread${s.threads === 1 ? '' : 's'}${s.ms !== undefined ? `, ≈${s.ms.toFixed(1)} ms/step` : ''}`;
   });
 }

@@ -51,6 +51,9 @@ export class BlockPipeline {
   private nextId = 0;
   private failure?: PipelineWorkerError;
   private closing = false;
+  private closed: Promise<void> = Promise.resolve();
+  /** Workers whose thread has ended. */
+  private readonly exited: boolean[];
 
   private constructor(
     readonly plan: StagePlan[],
@@ -60,6 +63,7 @@ export class BlockPipeline {
     input: MessageChannel,
   ) {
     this.input = input;
+    this.exited = workers.map(() => false);
     input.port1.on('message', (m: DataMessage) => {
       if (m.type === 'free') this.spare.push(m.buffer);
     });
@@ -67,6 +71,7 @@ export class BlockPipeline {
       w.on('message', (m: ControlReply) => this.onMessage(s, m));
       w.on('error', (e) => this.fail(s, `threw ${e instanceof Error ? e.message : String(e)}`));
       w.on('exit', (code) => {
+        this.exited[s] = true;
         if (!this.closing) this.fail(s, `exited (code ${code})`);
       });
     });
@@ -228,11 +233,24 @@ export class BlockPipeline {
     return this.broadcast((_, id) => ({ type: 'takeSeconds', id }));
   }
 
-  /** Stops every worker (idempotent). */
-  async close(): Promise<void> {
-    if (this.closing) return;
+  /**
+   * Stops every worker (idempotent): each finishes the batch in hand, releases its sessions and
+   * ends; one that has not ended after `graceMs` (a step that never returns) is terminated.
+   */
+  async close(graceMs = 60_000): Promise<void> {
+    if (this.closing) return this.closed;
     this.closing = true;
     this.input.port1.close();
-    await Promise.all(this.workers.map((w) => w.terminate()));
+    this.closed = Promise.all(
+      this.workers.map(async (w, s) => {
+        if (this.exited[s]) return;
+        const ended = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+        w.postMessage({ type: 'close' } satisfies ControlRequest);
+        const timer = setTimeout(() => void w.terminate(), graceMs);
+        await ended;
+        clearTimeout(timer);
+      }),
+    ).then(() => undefined);
+    return this.closed;
   }
 }

@@ -84,7 +84,9 @@ export type ControlRequest =
   | { type: 'setWeights'; id: number; weights: BlockWeights[] }
   | { type: 'restore'; id: number; states: BlockState[] }
   | { type: 'setLr'; id: number; lrs: number[] }
-  | { type: 'takeSeconds'; id: number };
+  | { type: 'takeSeconds'; id: number }
+  /** Finish the batch in hand, drop queued ones, release the sessions and let the thread end. */
+  | { type: 'close' };
 
 export type ControlReply =
   | { type: 'reply'; id: number; value: unknown }

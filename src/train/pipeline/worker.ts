@@ -93,7 +93,24 @@ async function control(r: ControlRequest): Promise<unknown> {
       seconds.fill(0);
       return s;
     }
+    case 'close':
+      return null;
   }
+}
+
+/**
+ * Ends the thread by letting its event loop run dry: sessions released, ports closed. Terminating
+ * a worker that still holds onnxruntime sessions can abort the whole process (a native exception
+ * while the thread's environment is torn down), so the coordinator asks for this instead.
+ */
+function shutdown(): void {
+  broken = true;
+  void queue.finally(async () => {
+    for (const r of runners) await r.release().catch(() => {});
+    init.upstream.close();
+    init.downstream?.close();
+    port.close();
+  });
 }
 
 function fail(e: unknown): void {
@@ -109,7 +126,8 @@ const enqueue = (job: () => Promise<void>) => {
   queue = queue.then(() => (broken ? undefined : job())).catch(fail);
 };
 
-try {
+port.on('message', (r: ControlRequest) => (r.type === 'close' ? shutdown() : enqueue(async () => post({ type: 'reply', id: r.id, value: await control(r) }))));
+enqueue(async () => {
   for (const b of init.blocks) {
     running[0] = b.index;
     runners.push(await buildRunner(b));
@@ -121,8 +139,5 @@ try {
   init.downstream?.on('message', (m: DataMessage) => {
     if (m.type === 'free') spare.push(m.buffer);
   });
-  port.on('message', (r: ControlRequest) => enqueue(async () => post({ type: 'reply', id: r.id, value: await control(r) })));
   post({ type: 'ready' });
-} catch (e) {
-  fail(e);
-}
+});

@@ -18,6 +18,7 @@ import { BlockRunner, type BlockState, type BlockWeights } from './runner.js';
 import { SerialExecutor, type BatchResult, type BlockExecutor } from './executor.js';
 import { startPipeline } from './pipeline/executor.js';
 import type { WorkerBlock } from './pipeline/messages.js';
+import { toWorkerBlock } from './pipeline/blocks.js';
 import type { ParamLayout } from './params.js';
 import { createSession, type RuntimeOptions } from './session.js';
 import type { SplitGoodness } from './evaluate.js';
@@ -187,18 +188,7 @@ async function buildTrainers(
     if (sessions) {
       const blockSessions = { train: await createSession(trainBytes, rt), eval: await createSession(evalBytes, rt) };
       runners.push(new BlockRunner(block.name, layout, { params: init, state }, blockSessions, stateDims, cfg.lr));
-    } else
-      workerBlocks.push({
-        index: trainers.length,
-        name: block.name,
-        layout: layout.entries.map((e) => ({ name: e.name, dims: e.dims })),
-        trainGraph: trainBytes,
-        evalGraph: evalBytes,
-        params: init,
-        state: [...state].map(([name, s]) => ({ name, data: s.data, dims: s.dims })),
-        outputShape: block.outputShape,
-        lr: cfg.lr,
-      });
+    } else workerBlocks.push(toWorkerBlock(trainers.length, block, layout, init, { train: trainBytes, eval: evalBytes }, cfg.lr));
     const headParamCount = hp.reduce((a, p) => a + p.init.length, 0);
     log(
       `  block ${block.index} ${block.name.padEnd(12)} out ${block.outputShape.join('×').padEnd(12)} params ${String(layout.total - headParamCount).padStart(9)} + head ${headParamCount}` +

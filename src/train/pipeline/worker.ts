@@ -6,24 +6,14 @@
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import ort from 'onnxruntime-node';
-import { BlockRunner } from '../runner.js';
-import { ParamLayout } from '../params.js';
-import { createSession } from '../session.js';
-import type { BatchMessage, ControlReply, ControlRequest, DataMessage, StageInit, WorkerBlock } from './messages.js';
+import type { BlockRunner } from '../runner.js';
+import { runnerFor } from './blocks.js';
+import type { BatchMessage, ControlReply, ControlRequest, DataMessage, StageInit } from './messages.js';
 
 const init = workerData as StageInit;
 const port = parentPort!;
 const running = new Int32Array(init.running);
 const post = (m: ControlReply, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
-
-async function buildRunner(b: WorkerBlock): Promise<BlockRunner> {
-  const rt = { threads: init.threads, ...(init.device ? { device: init.device } : {}), ...(init.memArena !== undefined ? { memArena: init.memArena } : {}) };
-  const layout = new ParamLayout();
-  for (const e of b.layout) layout.add(e.name, e.dims);
-  const sessions = { train: await createSession(b.trainGraph, rt), eval: await createSession(b.evalGraph, rt) };
-  const state = new Map(b.state.map((s) => [s.name, { data: s.data, dims: s.dims }]));
-  return new BlockRunner(b.name, layout, { params: b.params, state }, sessions, new Map(b.state.map((s) => [s.name, s.dims])), b.lr);
-}
 
 const runners: BlockRunner[] = [];
 const seconds: number[] = init.blocks.map(() => 0);
@@ -130,7 +120,7 @@ port.on('message', (r: ControlRequest) => (r.type === 'close' ? shutdown() : enq
 enqueue(async () => {
   for (const b of init.blocks) {
     running[0] = b.index;
-    runners.push(await buildRunner(b));
+    runners.push(await runnerFor(b, { threads: init.threads, ...(init.device ? { device: init.device } : {}), ...(init.memArena !== undefined ? { memArena: init.memArena } : {}) }));
   }
   running[0] = -1;
   init.upstream.on('message', (m: DataMessage) => {

@@ -24,7 +24,11 @@ export function parsePipeline(value: string | number | undefined): PipelineSetti
 }
 
 export class PipelinedExecutor implements BlockExecutor {
-  constructor(readonly pipeline: BlockPipeline) {}
+  constructor(
+    readonly pipeline: BlockPipeline,
+    /** What the plan was balanced on: each block's measured ms per step, at `measuredThreads[b]` threads. */
+    readonly calibration?: { blockMs: number[]; measuredThreads: number[] },
+  ) {}
 
   get depth(): number {
     return this.pipeline.depth;
@@ -160,5 +164,5 @@ export async function startPipeline(blocks: WorkerBlock[], req: PipelineRequest)
     await pipeline.close();
     pipeline = await BlockPipeline.start(blocks, plan, opts);
   }
-  return new PipelinedExecutor(pipeline);
+  return new PipelinedExecutor(pipeline, { blockMs: ms, measuredThreads });
 }

@@ -6,7 +6,7 @@
  * drives the compiled library and CLI.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -39,15 +39,16 @@ function outcome(r: FinetuneResult) {
   return { history, best: r.best?.epoch, stoppedEarly: r.stoppedEarly, exportCheck: r.exportCheck, blocks: r.blocks };
 }
 
-/** Runs the CLI without blocking this thread (a synchronous child would starve vitest's own messages). */
-function runCli(args: string[]): Promise<void> {
+/** Runs a command without blocking this thread (a synchronous child would starve vitest's own messages). */
+function run(command: string, args: string[]): Promise<void> {
   return new Promise((resolvePromise, reject) => {
-    const child = spawn('node', [cli, ...args], { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(command, args, { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
-    child.on('exit', (code) => (code === 0 ? resolvePromise() : reject(new Error(`sff-finetune ${args.join(' ')} exited ${code}: ${stderr}`))));
+    child.on('exit', (code) => (code === 0 ? resolvePromise() : reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`))));
   });
 }
+const runCli = (args: string[]) => run('node', [cli, ...args]);
 
 function checkpointArrays(out: string): Record<string, Float32Array> {
   return readCheckpoint(join(out, 'checkpoint.sff')).arrays as Record<string, Float32Array>;
@@ -56,7 +57,7 @@ function checkpointArrays(out: string): Record<string, Float32Array> {
 describe('pipelined block training', () => {
   beforeAll(async () => {
     // Always rebuild: a stale dist/ would test old worker code.
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+    await run('npx', ['tsc', '-p', 'tsconfig.json']);
     ({ finetune } = await import(join(root, 'dist/train/finetune.js')));
     ({ readCheckpoint } = await import(join(root, 'dist/train/checkpoint.js')));
   }, 180_000);

@@ -82,10 +82,10 @@ describe('pipelined block training', () => {
     }
   }, 240_000);
 
-  it('keeps --freeze and early stopping unchanged', async () => {
+  it('keeps --freeze and early stopping unchanged (--pipeline auto on 2 threads)', async () => {
     const extra: Partial<FinetuneOptions> = { freeze: ['1'], stopPatience: 1, epochs: 4, lr: 0.02 };
     const serial = await finetune(base(tmp(), extra));
-    const piped = await finetune(base(tmp(), { ...extra, pipeline: 2, threads: 2 }));
+    const piped = await finetune(base(tmp(), { ...extra, pipeline: 'auto', threads: 2 }));
     expect(piped.blocks[1]!.frozen).toBe(true);
     expect(outcome(piped)).toEqual(outcome(serial));
   }, 240_000);

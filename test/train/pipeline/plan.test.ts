@@ -72,3 +72,14 @@ describe('evenStages and formatPlan', () => {
     ]);
   });
 });
+
+describe('--pipeline values', () => {
+  it('reads auto, off and a worker count, and names the flag on anything else', async () => {
+    const { parsePipeline } = await import('../../../src/train/pipeline/executor.js');
+    expect(parsePipeline(undefined)).toBe('off');
+    expect(parsePipeline('off')).toBe('off');
+    expect(parsePipeline('auto')).toBe('auto');
+    expect(parsePipeline('3')).toBe(3);
+    for (const bad of ['0', '-1', '1.5', 'two']) expect(() => parsePipeline(bad)).toThrow(/--pipeline must be auto, off or a number of workers ≥ 1, got/);
+  });
+});

@@ -44,6 +44,10 @@ const workerFile = fileURLToPath(new URL('./worker.js', import.meta.url));
 export class BlockPipeline {
   private readonly pending = new Map<number, Pending>();
   private readonly requests = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  /** Replies of broadcast requests so far, per stage. */
+  private readonly replies = new Map<number, unknown[]>();
+  private readonly readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  private readyCount = 0;
   private readonly input: MessageChannel;
   /** Input buffers given back by stage 0. */
   private readonly spare: ArrayBuffer[] = [];
@@ -117,9 +121,6 @@ export class BlockPipeline {
     return pipeline;
   }
 
-  private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
-  private readyCount = 0;
-
   private ready(): Promise<void> {
     return new Promise((resolve, reject) => {
       if (this.failure) return reject(this.failure);
@@ -152,8 +153,7 @@ export class BlockPipeline {
     }
   }
 
-  /** Replies of a broadcast request, gathered per stage; true once every stage answered. */
-  private readonly replies = new Map<number, unknown[]>();
+  /** Gathers a broadcast request's replies per stage; true once every stage answered. */
   private countReply(id: number, stage: number, value: unknown): boolean {
     const all = this.replies.get(id) ?? new Array(this.workers.length).fill(undefined);
     all[stage] = value;

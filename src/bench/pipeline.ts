@@ -105,8 +105,8 @@ export async function measurePipeline(spec: PipelineMeasureSpec): Promise<Pipeli
     executor = new PipelinedExecutor(await BlockPipeline.start(blocks, plan, { memArena: false }));
   } else {
     const p = await startPipeline(blocks, { setting: 2, threads: spec.threads, memArena: false, calibration: { x, dims: inputDims, n: B, labels }, log: (l) => console.error(l) });
-    executor = p!;
-    plan = p!.pipeline.plan;
+    executor = p;
+    plan = p.pipeline.plan;
   }
   const buildSeconds = (performance.now() - t0) / 1000;
   const reset = resetPeakRss();

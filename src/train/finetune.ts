@@ -16,7 +16,7 @@ import { mixSeed } from '../util/rng.js';
 import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix } from './artifacts.js';
 import { BlockRunner, type BlockState, type BlockWeights } from './runner.js';
 import { SerialExecutor, type BatchResult, type BlockExecutor } from './executor.js';
-import { startPipeline } from './pipeline/executor.js';
+import { pipelineWorkers, startPipeline } from './pipeline/executor.js';
 import type { WorkerBlock } from './pipeline/messages.js';
 import { toWorkerBlock } from './pipeline/blocks.js';
 import type { ParamLayout } from './params.js';
@@ -202,26 +202,28 @@ async function buildTrainers(
 /** Serial BlockRunners, or the pipeline `--pipeline` asks for (calibrated on the run's first training batch). */
 async function startExecutor(pm: PreparedModel, cfg: RunConfig, opts: FinetuneOptions, rt: RuntimeOptions, data: PreparedData, log: (s: string) => void): Promise<{ trainers: Trainer[]; executor: BlockExecutor }> {
   const setting = opts.pipeline ?? 'off';
-  if (setting === 'off') {
+  const workers = pipelineWorkers(setting, planStages(pm, cfg).length, rt.threads);
+  if (workers === undefined) {
+    if (setting === 'auto') log('pipeline auto: room for one worker only (one core or one block), so the blocks run serially');
     const built = await buildTrainers(pm, cfg, rt, log, true);
     return { trainers: built.trainers, executor: new SerialExecutor(built.runners) };
   }
   const built = await buildTrainers(pm, cfg, rt, log, false);
   const dims = [data.train.channels, data.train.height, data.train.width];
-  const first = await batches(data.train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, epoch: 0, dropLast: true, mean: data.preprocess.mean, std: data.preprocess.std })[Symbol.asyncIterator]().next();
-  const batch = first.value as { x: Float32Array; y: BigInt64Array; n: number };
-  const pipelined = await startPipeline(built.workerBlocks, {
-    setting,
+  const it = batches(data.train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, epoch: 0, dropLast: true, mean: data.preprocess.mean, std: data.preprocess.std })[Symbol.asyncIterator]();
+  const batch = (await it.next()).value as { x: Float32Array; y: BigInt64Array; n: number };
+  const calibration = { x: batch.x.slice(0, batch.n * dims[0]! * dims[1]! * dims[2]!), dims, n: batch.n, labels: batch.y.slice(0, batch.n) };
+  await it.return?.(undefined);
+  const executor = await startPipeline(built.workerBlocks, {
+    setting: setting as 'auto' | number,
     ...(rt.threads ? { threads: rt.threads } : {}),
     ...(rt.device ? { device: rt.device } : {}),
     ...(rt.memArena !== undefined ? { memArena: rt.memArena } : {}),
     ...(opts.pipelineFault ? { fault: opts.pipelineFault } : {}),
-    calibration: { x: batch.x, dims, n: batch.n, labels: batch.y },
+    calibration,
     log,
   });
-  if (pipelined) return { trainers: built.trainers, executor: pipelined };
-  const serial = await buildTrainers(pm, cfg, rt, () => {}, true);
-  return { trainers: serial.trainers, executor: new SerialExecutor(serial.runners) };
+  return { trainers: built.trainers, executor };
 }
 
 function splitMetrics(sg: SplitGoodness, J: number): SplitMetrics {

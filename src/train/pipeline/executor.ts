@@ -23,6 +23,21 @@ export function parsePipeline(value: string | number | undefined): PipelineSetti
   return n;
 }
 
+/**
+ * How many workers `--pipeline` asks for on a run of `blocks` blocks and `threads` threads in all
+ * (default: every core), or undefined to run serially: off, or auto where one worker is all there
+ * is room for (one core or one block).
+ */
+export function pipelineWorkers(setting: PipelineSetting, blocks: number, threads?: number): number | undefined {
+  if (setting === 'off') return undefined;
+  if (setting === 'auto') {
+    const workers = Math.min(threads ?? availableParallelism(), blocks);
+    return workers >= 2 ? workers : undefined;
+  }
+  if (setting > blocks) throw new OptionError(`--pipeline ${setting}: this run has ${blocks} block${blocks === 1 ? '' : 's'}, so at most ${blocks} pipeline worker${blocks === 1 ? '' : 's'}`);
+  return setting;
+}
+
 export class PipelinedExecutor implements BlockExecutor {
   constructor(
     readonly pipeline: BlockPipeline,
@@ -123,21 +138,13 @@ function samePlan(a: StagePlan[], b: StagePlan[]): boolean {
   return a.length === b.length && a.every((s, i) => s.first === b[i]!.first && s.last === b[i]!.last && s.threads === b[i]!.threads);
 }
 
-/**
- * Starts the pipeline for `--pipeline auto|N`. Returns undefined where one worker is best (auto on
- * one core, or a model of one block): the caller then runs serially.
- */
-export async function startPipeline(blocks: WorkerBlock[], req: PipelineRequest): Promise<PipelinedExecutor | undefined> {
+/** Starts the pipeline for `--pipeline auto|N` (see `pipelineWorkers` for when auto means serial). */
+export async function startPipeline(blocks: WorkerBlock[], req: PipelineRequest): Promise<PipelinedExecutor> {
   const K = blocks.length;
   const names = blocks.map((b) => b.name);
   const cores = req.threads ?? availableParallelism();
-  if (typeof req.setting === 'number' && req.setting > K)
-    throw new OptionError(`--pipeline ${req.setting}: this run has ${K} blocks, so at most ${K} pipeline workers`);
-  const maxWorkers = req.setting === 'auto' ? Math.min(cores, K) : req.setting;
-  if (maxWorkers < 2 && req.setting === 'auto') {
-    req.log(`pipeline auto: ${K < 2 ? 'one block' : 'one core'}, so the blocks run serially`);
-    return undefined;
-  }
+  const maxWorkers = pipelineWorkers(req.setting, K, req.threads);
+  if (maxWorkers === undefined) throw new OptionError(`--pipeline ${req.setting}: one worker is all this run has room for (${K} blocks, ${cores} threads); use --pipeline off`);
   const threads = Math.max(cores, maxWorkers);
   const opts: PipelineOptions = { ...(req.device ? { device: req.device } : {}), ...(req.memArena !== undefined ? { memArena: req.memArena } : {}), ...(req.fault ? { fault: req.fault } : {}) };
   const provisional = evenStages(K, maxWorkers, threads);

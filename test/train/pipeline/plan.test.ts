@@ -82,4 +82,15 @@ describe('--pipeline values', () => {
     expect(parsePipeline('3')).toBe(3);
     for (const bad of ['0', '-1', '1.5', 'two']) expect(() => parsePipeline(bad)).toThrow(/--pipeline must be auto, off or a number of workers ≥ 1, got/);
   });
+
+  it('runs serially where auto has room for one worker only, and refuses more workers than blocks', async () => {
+    const { pipelineWorkers } = await import('../../../src/train/pipeline/executor.js');
+    expect(pipelineWorkers('off', 5, 8)).toBeUndefined();
+    expect(pipelineWorkers('auto', 5, 1)).toBeUndefined();
+    expect(pipelineWorkers('auto', 1, 8)).toBeUndefined();
+    expect(pipelineWorkers('auto', 5, 3)).toBe(3);
+    expect(pipelineWorkers('auto', 2, 8)).toBe(2);
+    expect(pipelineWorkers(2, 5, 1)).toBe(2);
+    expect(() => pipelineWorkers(4, 3, 8)).toThrow('--pipeline 4: this run has 3 blocks, so at most 3 pipeline workers');
+  });
 });

@@ -15,13 +15,10 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { encodeModel } from '../onnx/io.js';
-import { ADAMW_DEFAULTS } from '../optim/adamw.js';
-import { blockLayout, buildEvalGraph, buildTrainStep } from '../train/artifacts.js';
 import { prepareModel } from '../train/model.js';
-import { planStages } from '../train/finetune.js';
+import { buildBlockGraphs, planStages } from '../train/stages.js';
 import { SerialExecutor, type BlockExecutor, type BatchResult } from '../train/executor.js';
-import { runnerFor, toWorkerBlock } from '../train/pipeline/blocks.js';
+import { runnerFor } from '../train/pipeline/blocks.js';
 import { BlockPipeline } from '../train/pipeline/coordinator.js';
 import { PipelinedExecutor, startPipeline } from '../train/pipeline/executor.js';
 import type { WorkerBlock } from '../train/pipeline/messages.js';
@@ -78,13 +75,7 @@ async function caseBlocks(c: ThroughputCase): Promise<{ blocks: WorkerBlock[]; i
   const J = 10;
   const cfg = benchRunConfig('sff', J, c.imageSize, c.batch, pm.fromScratch);
   const blocks: WorkerBlock[] = [];
-  for (const { block, objective } of planStages(pm, cfg)) {
-    const layout = blockLayout(block, objective.params);
-    const init = layout.pack((name) => objective.params.find((p) => p.name === name)?.init ?? new Float32Array(block.constants.get(name)!.raw.slice().buffer));
-    const train = encodeModel(await buildTrainStep({ block, objective, classes: J, batchSize: c.batch, adamw: { ...ADAMW_DEFAULTS } }, layout));
-    const evalGraph = encodeModel(buildEvalGraph(block, objective, layout, J));
-    blocks.push(toWorkerBlock(blocks.length, block, layout, init, { train, eval: evalGraph }, cfg.lr));
-  }
+  for (const stage of planStages(pm, cfg)) blocks.push((await buildBlockGraphs(blocks.length, stage, { classes: J, batchSize: c.batch, lr: cfg.lr, withEval: true })).graphs);
   return { blocks, inputDims: pm.inputShape };
 }
 

@@ -3,10 +3,15 @@
  * block's loss and goodness, without knowing whether the blocks run one after another on this
  * thread (SerialExecutor) or as a pipeline across worker threads (train/pipeline/).
  */
-import ort from 'onnxruntime-node';
-import type { ImageSet } from '../data/index.js';
+import { batches, type ImageSet, type PreparedData } from '../data/index.js';
+import type { RuntimeOptions } from '../runtime/session.js';
+import { imagesTensor, labelsTensor, type Tensor } from '../runtime/tensors.js';
 import { collectGoodness, type SplitGoodness } from './evaluate.js';
 import type { BlockRunner, BlockState, BlockWeights } from './runner.js';
+import type { PreparedModel } from './model.js';
+import type { FinetuneOptions, RunConfig } from './options.js';
+import { buildTrainers, planStages, type Trainer } from './stages.js';
+import { pipelineWorkers, startPipeline } from './pipeline/executor.js';
 
 /** Per block of one batch: its loss (NaN for evaluation) and its [n, J] goodness. */
 export interface BatchResult {
@@ -51,8 +56,8 @@ export class SerialExecutor implements BlockExecutor {
   }
 
   async train(x: Float32Array, dims: number[], n: number, _step: number, labels: BigInt64Array): Promise<BatchResult> {
-    const y = new ort.Tensor('int64', labels.subarray(0, n), [n]);
-    let input: ort.Tensor = new ort.Tensor('float32', x.subarray(0, n * dims.reduce((a, d) => a * d, 1)), [n, ...dims]);
+    const y = labelsTensor(labels, n);
+    let input: Tensor = imagesTensor(x, n, dims);
     const result: BatchResult = { losses: [], goodness: [] };
     for (let k = 0; k < this.runners.length; k++) {
       const t0 = performance.now();
@@ -98,4 +103,41 @@ export class SerialExecutor implements BlockExecutor {
   async close(): Promise<void> {
     await Promise.all(this.runners.map((r) => r.release()));
   }
+}
+
+/**
+ * The run's trainers and who runs their blocks: serial BlockRunners on this thread, or the
+ * pipeline `--pipeline` asks for (calibrated on the run's first training batch).
+ */
+export async function startExecutor(
+  pm: PreparedModel,
+  cfg: RunConfig,
+  opts: Pick<FinetuneOptions, 'pipeline' | 'pipelineFault'>,
+  rt: RuntimeOptions,
+  data: PreparedData,
+  log: (s: string) => void,
+): Promise<{ trainers: Trainer[]; executor: BlockExecutor }> {
+  const setting = opts.pipeline ?? 'off';
+  const workers = pipelineWorkers(setting, planStages(pm, cfg).length, rt.threads);
+  if (workers === undefined || setting === 'off') {
+    if (setting === 'auto') log('pipeline auto: room for one worker only (one core or one block), so the blocks run serially');
+    const built = await buildTrainers(pm, cfg, rt, log, true);
+    return { trainers: built.trainers, executor: new SerialExecutor(built.runners) };
+  }
+  const built = await buildTrainers(pm, cfg, rt, log, false);
+  const dims = [data.train.channels, data.train.height, data.train.width];
+  const it = batches(data.train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, epoch: 0, dropLast: true, mean: data.preprocess.mean, std: data.preprocess.std })[Symbol.asyncIterator]();
+  const batch = (await it.next()).value as { x: Float32Array; y: BigInt64Array; n: number };
+  const calibration = { x: batch.x.slice(0, batch.n * dims.reduce((a, d) => a * d, 1)), dims, n: batch.n, labels: batch.y.slice(0, batch.n) };
+  await it.return?.(undefined);
+  const executor = await startPipeline(built.graphs, {
+    setting,
+    ...(rt.threads ? { threads: rt.threads } : {}),
+    ...(rt.device ? { device: rt.device } : {}),
+    ...(rt.memArena !== undefined ? { memArena: rt.memArena } : {}),
+    ...(opts.pipelineFault ? { fault: opts.pipelineFault } : {}),
+    calibration,
+    log,
+  });
+  return { trainers: built.trainers, executor };
 }

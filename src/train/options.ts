@@ -1,12 +1,16 @@
 /** Options of a fine-tuning run, their defaults, and how they are resolved against the model and data. */
-import type { NormPlacement } from '../sff/head.js';
+import { resolve, join } from 'node:path';
+import { DATA_DEFAULTS } from '../data/index.js';
+import { defaultAuxKernel, type NormPlacement } from '../sff/head.js';
+import { formatEnsemble, parseEnsemble } from '../sff/ensemble.js';
+import type { PreparedModel } from './model.js';
 
 export interface FinetuneOptions {
   /** Path to an .onnx model, or `builtin:<cnn|cnnb|resnet18|mobilenetv3-small>`. */
   model: string;
   /** Dataset path (see `prepareData`), or `builtin:shapes`. */
   data: string;
-  /** sff (default), bp (end-to-end baseline) or cwc (CwC-mod baseline), SPEC §5. */
+  /** sff (default), bp (end-to-end baseline) or cwc (CwC-mod baseline), the paper's two comparisons. */
   method?: Method;
   /** Output folder (default artifacts/<model name>). */
   out?: string;
@@ -103,4 +107,74 @@ export interface RunConfig {
   stopPatience: number;
   maxStepsPerEpoch?: number;
   classes: string[];
+}
+
+/** The training defaults, stated once (the data defaults live in `DATA_DEFAULTS`). */
+export const TRAIN_DEFAULTS = {
+  method: 'sff' as Method,
+  epochs: 100,
+  /** AdamW learning rate from scratch, and for a pretrained graph. */
+  lr: { fromScratch: 1e-3, pretrained: 3e-4 },
+  /** Batch size for inputs up to 64 px, and above. */
+  batchSize: { small: 128, large: 64 },
+  weightDecay: 0,
+  seed: 0,
+  lrPatience: 10,
+  stopPatience: 30,
+} as const;
+
+function defaultLr(fromScratch: boolean): number {
+  return fromScratch ? TRAIN_DEFAULTS.lr.fromScratch : TRAIN_DEFAULTS.lr.pretrained;
+}
+
+function defaultBatchSize(imageSize: readonly number[]): number {
+  return Math.max(...imageSize) <= 64 ? TRAIN_DEFAULTS.batchSize.small : TRAIN_DEFAULTS.batchSize.large;
+}
+
+function checkedBnMomentum(m: number): number {
+  if (!(m > 0 && m <= 1)) throw new OptionError(`--bn-momentum must be in (0, 1] (PyTorch's convention: the weight of each new batch), got ${m}`);
+  return m;
+}
+
+/** The model facts that the defaults depend on. */
+export type ModelFacts = Pick<PreparedModel, 'imageSize' | 'fromScratch' | 'shortName' | 'normalize'> & { blocks: readonly unknown[] };
+
+/** Resolves options against the model and the data's classes into the run's fixed configuration. */
+export function resolveConfig(opts: FinetuneOptions, pm: ModelFacts, classes: string[]): RunConfig {
+  const size = pm.imageSize;
+  return {
+    method: opts.method ?? TRAIN_DEFAULTS.method,
+    model: opts.model,
+    data: opts.data,
+    out: resolve(opts.out ?? join('artifacts', pm.shortName)),
+    epochs: opts.epochs ?? TRAIN_DEFAULTS.epochs,
+    batchSize: opts.batchSize ?? defaultBatchSize(size),
+    lr: opts.lr ?? defaultLr(pm.fromScratch),
+    weightDecay: opts.weightDecay ?? TRAIN_DEFAULTS.weightDecay,
+    ...(opts.bnMomentum !== undefined ? { bnMomentum: checkedBnMomentum(opts.bnMomentum) } : {}),
+    seed: opts.seed ?? TRAIN_DEFAULTS.seed,
+    // auto: the paper's plain mean from scratch; for a pretrained graph, whose early blocks are
+    // weak (18% for the stem of the shared MobileNetV3), the mean of the last four blocks, which
+    // measured best there (README, Results).
+    ensemble: formatEnsemble(parseEnsemble(!opts.ensemble || opts.ensemble === 'auto' ? (pm.fromScratch || pm.blocks.length <= 4 ? 'all' : 'last:4') : opts.ensemble)),
+    norm: !opts.norm || opts.norm === 'auto' ? (pm.fromScratch ? 'chain' : 'none') : opts.norm,
+    auxKernel: opts.auxKernel === undefined || opts.auxKernel === 'auto' ? defaultAuxKernel(classes.length) : opts.auxKernel,
+    blocks: opts.blocks ?? 'auto',
+    freeze: opts.freeze ?? [],
+    normalize: opts.normalize ?? pm.normalize ?? DATA_DEFAULTS.normalize,
+    augment: opts.augment ?? false,
+    ...(opts.subset ? { subset: opts.subset } : {}),
+    ...(opts.testData ? { testData: opts.testData } : {}),
+    imageSize: size,
+    valFraction: opts.valFraction ?? DATA_DEFAULTS.valFraction,
+    lrPatience: opts.lrPatience ?? TRAIN_DEFAULTS.lrPatience,
+    stopPatience: opts.stopPatience ?? TRAIN_DEFAULTS.stopPatience,
+    ...(opts.maxStepsPerEpoch ? { maxStepsPerEpoch: opts.maxStepsPerEpoch } : {}),
+    classes,
+  };
+}
+
+/** A resumed run keeps its configuration; only the number of epochs may be raised. */
+export function resumedOptions(opts: FinetuneOptions, prior: RunConfig | undefined): FinetuneOptions {
+  return prior ? { ...opts, ...prior, imageSize: prior.imageSize[0], epochs: opts.epochs ?? prior.epochs } : opts;
 }

@@ -1,17 +1,17 @@
 /** A block as it crosses into a worker thread (graphs as bytes, weights as arrays), and back into a BlockRunner there. */
-import type { TrainBlock } from '../block.js';
+import type { TrainBlock } from '../../blocks/block.js';
+import { ParamLayout } from '../../blocks/params.js';
+import { createSession, type RuntimeOptions } from '../../runtime/session.js';
 import { BlockRunner } from '../runner.js';
-import { ParamLayout } from '../params.js';
-import { createSession, type RuntimeOptions } from '../session.js';
 import type { WorkerBlock } from './messages.js';
 
-export function toWorkerBlock(index: number, block: TrainBlock, layout: ParamLayout, params: Float32Array, graphs: { train: Uint8Array; eval: Uint8Array }, lr: number): WorkerBlock {
+export function toWorkerBlock(index: number, block: TrainBlock, layout: ParamLayout, params: Float32Array, graphs: { train: Uint8Array; eval?: Uint8Array }, lr: number): WorkerBlock {
   return {
     index,
     name: block.name,
     layout: layout.entries.map((e) => ({ name: e.name, dims: e.dims })),
     trainGraph: graphs.train,
-    evalGraph: graphs.eval,
+    ...(graphs.eval ? { evalGraph: graphs.eval } : {}),
     params,
     state: block.state.map((s) => {
       const c = block.constants.get(s)!;
@@ -22,11 +22,12 @@ export function toWorkerBlock(index: number, block: TrainBlock, layout: ParamLay
   };
 }
 
-/** The block's runner with its own train and eval sessions. */
+/** The block's runner with its own train (and eval) sessions; with `rt.profilePrefix`, one profile per session. */
 export async function runnerFor(b: WorkerBlock, rt: RuntimeOptions): Promise<BlockRunner> {
   const layout = new ParamLayout();
   for (const e of b.layout) layout.add(e.name, e.dims);
-  const sessions = { train: await createSession(b.trainGraph, rt), eval: await createSession(b.evalGraph, rt) };
+  const opts = (kind: string): RuntimeOptions => ({ ...rt, ...(rt.profilePrefix ? { profilePrefix: `${rt.profilePrefix}${kind}_${b.index}` } : {}) });
+  const sessions = { train: await createSession(b.trainGraph, opts('train')), ...(b.evalGraph ? { eval: await createSession(b.evalGraph, opts('eval')) } : {}) };
   const state = new Map(b.state.map((s) => [s.name, { data: s.data, dims: s.dims }]));
   return new BlockRunner(b.name, layout, { params: b.params, state }, sessions, new Map(b.state.map((s) => [s.name, s.dims])), b.lr);
 }

@@ -15,7 +15,8 @@ export interface WorkerBlock {
   /** The flat parameter vector's layout, as (name, dims) in order. */
   layout: { name: string; dims: number[] }[];
   trainGraph: Uint8Array;
-  evalGraph: Uint8Array;
+  /** Absent where only training steps are run (benchmarks). */
+  evalGraph?: Uint8Array;
   params: Float32Array;
   state: { name: string; data: Float32Array; dims: number[] }[];
   /** Per-sample output shape (C, H, W), to preallocate the activation handed downstream. */

@@ -5,7 +5,7 @@
  * downstream as a transferred buffer and the consumed input given back upstream.
  */
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import ort from 'onnxruntime-node';
+import { float32Tensor, imagesTensor, labelsTensor, type Tensor } from '../../runtime/tensors.js';
 import type { BlockRunner } from '../runner.js';
 import { runnerFor } from './blocks.js';
 import type { BatchMessage, ControlReply, ControlRequest, DataMessage, StageInit } from './messages.js';
@@ -34,8 +34,8 @@ function injectFault(block: number, step: number, mode: string): void {
 }
 
 async function runBatch(m: BatchMessage, upstream: MessagePort, downstream: MessagePort | undefined): Promise<void> {
-  let x: ort.Tensor = new ort.Tensor('float32', new Float32Array(m.x, 0, m.n * m.dims.reduce((a, d) => a * d, 1)), [m.n, ...m.dims]);
-  const labels = m.labels ? new ort.Tensor('int64', m.labels, [m.n]) : undefined;
+  let x: Tensor = imagesTensor(new Float32Array(m.x), m.n, m.dims);
+  const labels = m.labels ? labelsTensor(m.labels, m.n) : undefined;
   const losses: number[] = [];
   const goodness: Float32Array[] = [];
   let out: { buffer: ArrayBuffer; dims: number[] } | undefined;
@@ -44,11 +44,11 @@ async function runBatch(m: BatchMessage, upstream: MessagePort, downstream: Mess
     running[0] = b.index;
     injectFault(b.index, m.step, m.mode);
     // The stage's last block writes straight into the buffer that travels downstream.
-    let into: ort.Tensor | undefined;
+    let into: Tensor | undefined;
     if (downstream && i === runners.length - 1) {
       const per = b.outputShape.reduce((a, d) => a * d, 1);
       out = { buffer: outputBuffer(m.n * per * 4), dims: b.outputShape };
-      into = new ort.Tensor('float32', new Float32Array(out.buffer, 0, m.n * per), [m.n, ...b.outputShape]);
+      into = float32Tensor(new Float32Array(out.buffer, 0, m.n * per), [m.n, ...b.outputShape]);
     }
     const t0 = performance.now();
     const r = m.mode === 'train' ? await runners[i]!.trainStep(x, labels!, into) : await runners[i]!.evaluate(x, into);

@@ -1,0 +1,143 @@
+/**
+ * What a run trains, block by block, and the runner that trains each: the stages of a method,
+ * and `buildBlockRunner`, which turns one stage into its train-step and eval sessions (the
+ * trainer and the throughput bench both build runners here).
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { encodeModel } from '../onnx/io.js';
+import { writeFileAtomic } from '../util/fs.js';
+import { numElements } from '../ir/tensor.js';
+import { classifierObjective, cwcObjective, linearProbe, sffObjective, type Objective } from '../sff/objective.js';
+import { ADAMW_DEFAULTS } from '../optim/adamw.js';
+import { mixSeed } from '../util/rng.js';
+import type { RuntimeOptions } from '../runtime/session.js';
+import type { TrainBlock } from '../blocks/block.js';
+import type { ParamLayout } from '../blocks/params.js';
+import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix } from './artifacts.js';
+import type { BlockRunner } from './runner.js';
+import { runnerFor, toWorkerBlock } from './pipeline/blocks.js';
+import type { WorkerBlock } from './pipeline/messages.js';
+import { bpBlock, type PreparedModel } from './model.js';
+import type { RunConfig } from './options.js';
+import { Plateau } from './schedule.js';
+
+export interface Stage {
+  block: TrainBlock;
+  objective: Objective;
+  /** 'layer' blocks form the "layers" ensemble; a 'probe' (CwC-mod's linear head) is reported apart. */
+  role: 'layer' | 'probe';
+}
+
+export function isFrozen(cfg: RunConfig, block: TrainBlock): boolean {
+  return cfg.freeze.some((f) => f === block.name || f === String(block.index));
+}
+
+/**
+ * What is trained, block by block, for each method: SFF (every block with its own aux head and
+ * local loss), BP (the whole network as one block with its classifier) and CwC-mod (channel-wise
+ * competitive blocks plus a linear probe on the detached last block).
+ */
+export function planStages(pm: PreparedModel, cfg: RunConfig): Stage[] {
+  const J = cfg.classes.length;
+  if (cfg.method === 'bp') return [{ block: bpBlock(pm, J, cfg.seed), objective: classifierObjective(), role: 'layer' }];
+  const stages: Stage[] = pm.blocks.map((original) => {
+    // A frozen block keeps its weights; only its head learns (no gradient crosses the block).
+    const block: TrainBlock = isFrozen(cfg, original) ? { ...original, trainable: [] } : original;
+    const objective =
+      cfg.method === 'cwc'
+        ? cwcObjective(block.outputShape[0]!, J)
+        : sffObjective({ channels: block.outputShape[0]!, classes: J, kernel: cfg.auxKernel, norm: cfg.norm, seed: mixSeed(cfg.seed, block.index, 0x5ff) }, headPrefix(block));
+    return { block, objective, role: 'layer' as const };
+  });
+  if (cfg.method === 'cwc') {
+    const last = stages.at(-1)!.block;
+    const probe: TrainBlock = { ...last, index: last.index + 1, name: 'head', input: last.output, nodes: [], constants: new Map(), trainable: [], state: [], inputShape: last.outputShape };
+    stages.push({ block: probe, objective: linearProbe(numElements(last.outputShape), J, mixSeed(cfg.seed, 0x11ea4), 'cwc.head'), role: 'probe' });
+  }
+  return stages;
+}
+
+export interface BlockRunnerSpec {
+  classes: number;
+  batchSize: number;
+  lr: number;
+  weightDecay?: number;
+  bnMomentum?: number;
+  /** Build the eval session too (validation, export check). */
+  withEval: boolean;
+  runtime: RuntimeOptions;
+  /** Also write the train and eval graphs into this folder. */
+  graphsDir?: string;
+}
+
+/**
+ * One stage's graphs and initial weights (parameters packed from the block and its head), as a
+ * worker thread or this thread turns them into a runner; `index` is its place in the run.
+ */
+export async function buildBlockGraphs(index: number, { block, objective }: Stage, spec: Omit<BlockRunnerSpec, 'runtime'>): Promise<{ graphs: WorkerBlock; layout: ParamLayout }> {
+  const hp = objective.params;
+  const layout: ParamLayout = blockLayout(block, hp);
+  const floats = (name: string) => new Float32Array(block.constants.get(name)!.raw.slice().buffer);
+  const init = layout.pack((name) => hp.find((p) => p.name === name)?.init ?? floats(name));
+  const adamw = { ...ADAMW_DEFAULTS, ...(spec.weightDecay !== undefined ? { weightDecay: spec.weightDecay } : {}) };
+  const train = encodeModel(await buildTrainStep({ block, objective, classes: spec.classes, batchSize: spec.batchSize, adamw, ...(spec.bnMomentum !== undefined ? { bnMomentum: spec.bnMomentum } : {}) }, layout));
+  const evalGraph = spec.withEval ? encodeModel(buildEvalGraph(block, objective, layout, spec.classes)) : undefined;
+  if (spec.graphsDir) {
+    mkdirSync(spec.graphsDir, { recursive: true });
+    writeFileAtomic(join(spec.graphsDir, `block${block.index}_${block.name}.train.onnx`), train);
+    if (evalGraph) writeFileAtomic(join(spec.graphsDir, `block${block.index}_${block.name}.eval.onnx`), evalGraph);
+  }
+  return { graphs: toWorkerBlock(index, block, layout, init, { train, ...(evalGraph ? { eval: evalGraph } : {}) }, spec.lr), layout };
+}
+
+/** One stage's runner on this thread: its graphs built, train (and eval) sessions created. */
+export async function buildBlockRunner(stage: Stage, spec: BlockRunnerSpec, index = stage.block.index): Promise<BlockRunner> {
+  return runnerFor((await buildBlockGraphs(index, stage, spec)).graphs, spec.runtime);
+}
+
+/** A stage being trained: its parameter layout and its learning-rate schedule (the runner lives in a BlockExecutor). */
+export interface Trainer extends Stage {
+  layout: ParamLayout;
+  plateau: Plateau;
+  headParamCount: number;
+}
+
+/**
+ * Every stage's graphs, and either their runners on this thread (`sessions`: a serial run) or the
+ * blocks as pipeline workers receive them (`graphs`).
+ */
+export async function buildTrainers(
+  pm: PreparedModel,
+  cfg: RunConfig,
+  runtime: RuntimeOptions,
+  log: (s: string) => void,
+  sessions: boolean,
+): Promise<{ trainers: Trainer[]; runners: BlockRunner[]; graphs: WorkerBlock[] }> {
+  const trainers: Trainer[] = [];
+  const runners: BlockRunner[] = [];
+  const graphs: WorkerBlock[] = [];
+  for (const stage of planStages(pm, cfg)) {
+    const { block, objective, role } = stage;
+    const t0 = performance.now();
+    const built = await buildBlockGraphs(trainers.length, stage, {
+      classes: cfg.classes.length,
+      batchSize: cfg.batchSize,
+      lr: cfg.lr,
+      weightDecay: cfg.weightDecay,
+      ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}),
+      withEval: true,
+      graphsDir: join(cfg.out, 'blocks'),
+    });
+    if (sessions) runners.push(await runnerFor(built.graphs, runtime));
+    else graphs.push(built.graphs);
+    const layout = built.layout;
+    const headParamCount = objective.params.reduce((a, p) => a + p.init.length, 0);
+    log(
+      `  block ${block.index} ${block.name.padEnd(12)} out ${block.outputShape.join('×').padEnd(12)} params ${String(layout.total - headParamCount).padStart(9)} + head ${headParamCount}` +
+        `${isFrozen(cfg, block) ? ' (frozen)' : ''}${role === 'probe' ? ' (linear head on the detached last block)' : ''}  graphs built in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
+    );
+    trainers.push({ ...stage, layout, plateau: Plateau.start(cfg.lr, cfg.lrPatience), headParamCount });
+  }
+  return { trainers, runners, graphs };
+}

@@ -60,7 +60,7 @@ describe('pipelined block training', () => {
     await run('npx', ['tsc', '-p', 'tsconfig.json']);
     ({ finetune } = await import(join(root, 'dist/train/finetune.js')));
     ({ readCheckpoint } = await import(join(root, 'dist/train/checkpoint.js')));
-  }, 180_000);
+  }, 600_000);
 
   it('gives the serial run\'s metrics, weights and export bit for bit (2 and 3 workers, one thread per session)', async () => {
     const serialOut = tmp();
@@ -80,7 +80,7 @@ describe('pipelined block training', () => {
       stages.forEach((l) => expect(l).toMatch(/, 1 thread, ≈[\d.]+ ms\/step$/));
       expect(logs.some((l) => new RegExp(`^pipeline ${workers} workers, ${workers} threads \\(block costs measured`).test(l))).toBe(true);
     }
-  }, 240_000);
+  }, 900_000);
 
   it('keeps --freeze and early stopping unchanged (--pipeline auto on 2 threads)', async () => {
     const extra: Partial<FinetuneOptions> = { freeze: ['1'], stopPatience: 1, epochs: 4, lr: 0.02 };
@@ -88,7 +88,7 @@ describe('pipelined block training', () => {
     const piped = await finetune(base(tmp(), { ...extra, pipeline: 'auto', threads: 2 }));
     expect(piped.blocks[1]!.frozen).toBe(true);
     expect(outcome(piped)).toEqual(outcome(serial));
-  }, 240_000);
+  }, 900_000);
 
   it.each([
     ['exit', /pipeline worker running block 2 \(block2\) exited \(code 7\)/],
@@ -98,7 +98,7 @@ describe('pipelined block training', () => {
     const run = finetune(base(tmp(), { pipeline: 2, threads: 2, pipelineFault: { block, step: 3, kind } }));
     await expect(run).rejects.toThrow(message);
     await expect(run).rejects.toMatchObject({ name: 'PipelineWorkerError', block });
-  }, 120_000);
+  }, 600_000);
 
   it('resumes after SIGKILL under the pipeline and ends with the serial run\'s metrics (CLI)', async () => {
     const args = (out: string, pipeline: string[]) => ['builtin:cnnb', '--data', 'builtin:shapes', '--image-size', '16', '--batch-size', '64', '--max-steps', '12', '--epochs', '3', ...pipeline, '--out', out, '--no-export'];
@@ -125,5 +125,5 @@ describe('pipelined block training', () => {
     const ca = checkpointArrays(serial);
     const cb = checkpointArrays(killed);
     for (const k of Object.keys(ca)) expect(Buffer.from(cb[k]!.buffer).equals(Buffer.from(ca[k]!.buffer)), k).toBe(true);
-  }, 300_000);
+  }, 900_000);
 });

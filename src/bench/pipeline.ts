@@ -16,6 +16,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { prepareModel } from '../train/model.js';
+import { numElements } from '../ir/tensor.js';
 import { buildBlockGraphs, planStages } from '../train/stages.js';
 import { SerialExecutor, type BlockExecutor, type BatchResult } from '../train/executor.js';
 import { runnerFor } from '../train/pipeline/blocks.js';
@@ -84,7 +85,7 @@ export async function measurePipeline(spec: PipelineMeasureSpec): Promise<Pipeli
   const t0 = performance.now();
   const { blocks, inputDims } = await caseBlocks(spec);
   const B = spec.batch;
-  const x = randomInput(B * inputDims.reduce((a, d) => a * d, 1));
+  const x = randomInput(B * numElements(inputDims));
   const labels = BigInt64Array.from({ length: B }, (_, i) => BigInt(i % 10));
   let executor: BlockExecutor;
   let plan: StagePlan[];

@@ -7,6 +7,7 @@ import { batches, type ImageSet, type PreparedData } from '../data/index.js';
 import type { RuntimeOptions } from '../runtime/session.js';
 import { imagesTensor, labelsTensor, type Tensor } from '../runtime/tensors.js';
 import { collectGoodness, type SplitGoodness } from './evaluate.js';
+import { numElements } from '../ir/tensor.js';
 import type { BlockRunner, BlockState, BlockWeights } from './runner.js';
 import type { PreparedModel } from './model.js';
 import type { FinetuneOptions, RunConfig } from './options.js';
@@ -128,7 +129,7 @@ export async function startExecutor(
   const dims = [data.train.channels, data.train.height, data.train.width];
   const it = batches(data.train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, epoch: 0, dropLast: true, mean: data.preprocess.mean, std: data.preprocess.std })[Symbol.asyncIterator]();
   const batch = (await it.next()).value as { x: Float32Array; y: BigInt64Array; n: number };
-  const calibration = { x: batch.x.slice(0, batch.n * dims.reduce((a, d) => a * d, 1)), dims, n: batch.n, labels: batch.y.slice(0, batch.n) };
+  const calibration = { x: batch.x.slice(0, batch.n * numElements(dims)), dims, n: batch.n, labels: batch.y.slice(0, batch.n) };
   await it.return?.(undefined);
   const executor = await startPipeline(built.graphs, {
     setting,

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import type { BlockState, BlockWeights } from '../runner.js';
 import type { BatchResult } from '../executor.js';
 import type { StagePlan } from './plan.js';
+import { numElements } from '../../ir/tensor.js';
 import type { BatchMessage, ControlReply, ControlRequest, DataMessage, InjectedFault, Mode, StageInit, WorkerBlock } from './messages.js';
 
 export class PipelineWorkerError extends Error {
@@ -181,7 +182,7 @@ export class BlockPipeline {
    */
   submit(mode: Mode, x: Float32Array, dims: number[], n: number, step: number, labels?: BigInt64Array): Promise<BatchResult> {
     if (this.failure) return Promise.reject(this.failure);
-    const bytes = n * dims.reduce((a, d) => a * d, 1) * 4;
+    const bytes = n * numElements(dims) * 4;
     const i = this.spare.findIndex((b) => b.byteLength >= bytes);
     const buffer = i >= 0 ? this.spare.splice(i, 1)[0]! : new ArrayBuffer(bytes);
     new Float32Array(buffer, 0, bytes / 4).set(x.subarray(0, bytes / 4));

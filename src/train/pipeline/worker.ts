@@ -8,6 +8,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { float32Tensor, imagesTensor, labelsTensor, type Tensor } from '../../runtime/tensors.js';
 import type { BlockRunner } from '../runner.js';
 import { runnerFor } from './blocks.js';
+import { numElements } from '../../ir/tensor.js';
 import type { BatchMessage, ControlReply, ControlRequest, DataMessage, StageInit } from './messages.js';
 
 const init = workerData as StageInit;
@@ -46,7 +47,7 @@ async function runBatch(m: BatchMessage, upstream: MessagePort, downstream: Mess
     // The stage's last block writes straight into the buffer that travels downstream.
     let into: Tensor | undefined;
     if (downstream && i === runners.length - 1) {
-      const per = b.outputShape.reduce((a, d) => a * d, 1);
+      const per = numElements(b.outputShape);
       out = { buffer: outputBuffer(m.n * per * 4), dims: b.outputShape };
       into = float32Tensor(new Float32Array(out.buffer, 0, m.n * per), [m.n, ...b.outputShape]);
     }

@@ -11,6 +11,8 @@ import { numElements } from '../ir/tensor.js';
 import type { BlockRunner, BlockState, BlockWeights } from './runner.js';
 import type { PreparedModel } from './model.js';
 import type { FinetuneOptions, RunConfig } from './options.js';
+import type { FinetuneEvent } from './events.js';
+import type { RunProgress } from './progress.js';
 import { buildTrainers, planStages, type Trainer } from './stages.js';
 import { pipelineWorkers, startPipeline } from './pipeline/executor.js';
 
@@ -25,6 +27,8 @@ export interface EvalOptions {
   classes: number;
   mean: number[];
   std: number[];
+  /** After each minibatch: images done so far, and the split's size. */
+  onBatch?: (done: number, total: number) => void;
 }
 
 export interface BlockExecutor {
@@ -116,16 +120,19 @@ export async function startExecutor(
   opts: Pick<FinetuneOptions, 'pipeline' | 'pipelineFault'>,
   rt: RuntimeOptions,
   data: PreparedData,
-  log: (s: string) => void,
+  emit: (e: FinetuneEvent) => void,
+  progress: RunProgress,
+  signal?: AbortSignal,
 ): Promise<{ trainers: Trainer[]; executor: BlockExecutor }> {
   const setting = opts.pipeline ?? 'off';
+  const note = (message: string) => emit({ type: 'note', message });
   const workers = pipelineWorkers(setting, planStages(pm, cfg).length, rt.threads);
   if (workers === undefined || setting === 'off') {
-    if (setting === 'auto') log('pipeline auto: room for one worker only (one core or one block), so the blocks run serially');
-    const built = await buildTrainers(pm, cfg, rt, log, true);
+    if (setting === 'auto') note('pipeline auto: room for one worker only (one core or one block), so the blocks run serially');
+    const built = await buildTrainers(pm, cfg, rt, emit, progress, true, signal);
     return { trainers: built.trainers, executor: new SerialExecutor(built.runners) };
   }
-  const built = await buildTrainers(pm, cfg, rt, log, false);
+  const built = await buildTrainers(pm, cfg, rt, emit, progress, false, signal);
   const dims = [data.train.channels, data.train.height, data.train.width];
   const it = batches(data.train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, epoch: 0, dropLast: true, mean: data.preprocess.mean, std: data.preprocess.std })[Symbol.asyncIterator]();
   const batch = (await it.next()).value as { x: Float32Array; y: BigInt64Array; n: number };
@@ -138,7 +145,7 @@ export async function startExecutor(
     ...(rt.memArena !== undefined ? { memArena: rt.memArena } : {}),
     ...(opts.pipelineFault ? { fault: opts.pipelineFault } : {}),
     calibration,
-    log,
+    log: note,
   });
   return { trainers: built.trainers, executor };
 }

@@ -6,12 +6,14 @@
 import { batches, type PreparedData } from '../data/index.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { join } from 'node:path';
-import { appendMetrics, ensembleReport, peakRssMB, RunningMetrics, splitMetrics, type EpochMetrics } from './metrics.js';
+import { ensembleReport, peakRssMB, RunningMetrics, splitMetrics, type EpochMetrics } from './metrics.js';
+import { writeMetricsFiles } from './metricsFiles.js';
 import { saveRunState, type RunState } from './runState.js';
-import { curvesSvg, epochLine, pct } from './report.js';
-import { Progress } from './progress.js';
+import { curvesSvg, reportHtml } from './curves.js';
+import type { RunProgress } from './progress.js';
 import type { BatchResult, BlockExecutor } from './executor.js';
-import type { RunConfig, FinetuneEvent } from './options.js';
+import type { RunConfig } from './options.js';
+import type { FinetuneEvent } from './events.js';
 import type { Trainer } from './stages.js';
 
 export class NonFiniteLossError extends Error {
@@ -27,73 +29,81 @@ export interface LoopContext {
   /** Steps per epoch. */
   steps: number;
   emit: (e: FinetuneEvent) => void;
-  log: (s: string) => void;
+  progress: RunProgress;
+  /** Aborted: stop after the step in flight and drop the unfinished epoch (the checkpoint keeps the last finished one). */
+  signal?: AbortSignal;
 }
 
 /** Trains from `run.startEpoch` to the last epoch or an early stop; returns whether it stopped early. */
 export async function runEpochs(ctx: LoopContext): Promise<boolean> {
   const { cfg, trainers, run } = ctx;
-  const progress = new Progress();
+  const blocks = trainers.map((t) => t.block.name);
   for (let epoch = run.startEpoch; epoch < cfg.epochs; epoch++) {
     const t0 = performance.now();
-    progress.begin();
     await ctx.executor.takeSeconds();
-    const running = await trainEpoch(ctx, epoch, progress);
+    const running = await trainEpoch(ctx, epoch);
+    if (ctx.signal?.aborted) return false;
     const trainSeconds = (performance.now() - t0) / 1000;
     const blockSeconds = await ctx.executor.takeSeconds();
     const m = await validate(ctx, epoch, running, trainSeconds, blockSeconds, t0);
-    progress.end();
     run.history.push(m);
     const halt = run.stop.observe(m.ensemble.acc, epoch);
     if (run.stop.state.bestEpoch === epoch) run.best = { epoch, states: await ctx.executor.weights() };
-    appendMetrics(join(cfg.out, 'metrics.jsonl'), m);
+    writeMetricsFiles(cfg.out, run.history, blocks);
     saveRunState(cfg, trainers, await ctx.executor.snapshot(), epoch, run);
-    writeFileAtomic(join(cfg.out, 'curves.svg'), curvesSvg(run.history, trainers));
-    ctx.emit({ type: 'epoch', metrics: m });
-    ctx.log(epochLine(m, cfg.epochs));
+    writeFileAtomic(join(cfg.out, 'curves.svg'), curvesSvg(run.history, blocks, `${cfg.method.toUpperCase()}: loss and accuracy per block and ensemble`));
+    writeFileAtomic(join(cfg.out, 'report.html'), reportHtml(run.history, blocks, cfg, run.best.epoch + 1));
+    ctx.emit({ type: 'epoch', metrics: m, blocks, epochs: cfg.epochs });
     if (halt) {
-      ctx.log(`early stop: validation accuracy has not improved for ${cfg.stopPatience} epochs (best ${pct(run.stop.state.best)} at epoch ${run.stop.state.bestEpoch + 1})`);
+      ctx.emit({ type: 'early-stop', patience: cfg.stopPatience, bestAccuracy: run.stop.state.best, bestEpoch: run.stop.state.bestEpoch + 1 });
       return true;
     }
   }
   return false;
 }
 
-async function trainEpoch(ctx: LoopContext, epoch: number, progress: Progress): Promise<RunningMetrics> {
+async function trainEpoch(ctx: LoopContext, epoch: number): Promise<RunningMetrics> {
   const { cfg, trainers, data, steps } = ctx;
   const J = cfg.classes.length;
   const running = new RunningMetrics(trainers.length, J, cfg.batchSize);
   const dims = [data.train.channels, data.train.height, data.train.width];
   const { mean, std } = data.preprocess;
+  const phase = ctx.progress.phase('train', steps, 'steps', { epoch: epoch + 1, epochs: cfg.epochs });
+  phase.update(0);
+  const t0 = performance.now();
   let step = 0;
+  let lossSum = 0;
   // Minibatches handed to the executor and not yet read back: one when serial, one per stage and one more when pipelined.
   const inFlight: { done: Promise<BatchResult>; labels: number[] }[] = [];
   const readBack = async () => {
     const { done, labels } = inFlight.shift()!;
-    const results = await done;
+    const { losses, goodness } = await done;
     trainers.forEach((t, k) => {
-      const loss = results.losses[k]!;
+      const loss = losses[k]!;
       if (!Number.isFinite(loss))
         throw new NonFiniteLossError(
           `block ${t.block.index} (${t.block.name}) produced a non-finite loss (${loss}) at epoch ${epoch + 1}, step ${step + 1}. ` +
             `The last good checkpoint (${ctx.run.history.length ? `epoch ${ctx.run.history.length}` : 'none yet'}) is kept in ${cfg.out}. Try a lower --lr (now ${t.plateau.state.lr}).`,
         );
-      running.addBlock(k, loss, results.goodness[k]!, labels, t.role === 'layer');
+      running.addBlock(k, loss, goodness[k]!, labels, t.role === 'layer');
     });
     running.endBatch(labels);
     step++;
-    ctx.emit({ type: 'step', epoch, step, steps, losses: results.losses });
-    progress.update(`epoch ${epoch + 1}/${cfg.epochs}`, step, steps, step * cfg.batchSize, `loss ${results.losses.at(-1)!.toFixed(3)}`);
+    lossSum += losses.reduce((a, l) => a + l, 0) / losses.length;
+    ctx.emit({ type: 'step', epoch, step, steps, losses });
+    // The loss shown: this epoch's running mean of the per-block mean step loss (what the epoch line calls "train loss").
+    phase.update(step, { imagesPerSecond: (step * cfg.batchSize) / Math.max((performance.now() - t0) / 1000, 1e-9), meanLoss: lossSum / step });
   };
   let submitted = 0;
   for await (const batch of batches(data.train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment, dropLast: true, mean, std })) {
-    if (submitted >= steps) break;
+    if (submitted >= steps || ctx.signal?.aborted) break;
     while (inFlight.length >= ctx.executor.depth) await readBack();
-    const labels = Array.from(batch.y.subarray(0, batch.n), Number);
-    inFlight.push({ done: ctx.executor.train(batch.x, dims, batch.n, epoch * steps + submitted + 1, batch.y), labels });
+    inFlight.push({ done: ctx.executor.train(batch.x, dims, batch.n, epoch * steps + submitted + 1, batch.y), labels: Array.from(batch.y.subarray(0, batch.n), Number) });
     submitted++;
   }
+  // Also when aborted: the minibatches in flight finish (a checkpoint is only written between epochs, so nothing is half-kept).
   while (inFlight.length) await readBack();
+  phase.end();
   return running;
 }
 
@@ -103,7 +113,16 @@ async function validate(ctx: LoopContext, epoch: number, running: RunningMetrics
   const J = cfg.classes.length;
   const layerIdx = trainers.flatMap((t, k) => (t.role === 'layer' ? [k] : []));
   const probeIdx = trainers.findIndex((t) => t.role === 'probe');
-  const val = await ctx.executor.evaluate(data.val, { batchSize: cfg.batchSize, classes: J, mean: data.preprocess.mean, std: data.preprocess.std });
+  const phase = ctx.progress.phase('validate', Math.ceil(data.val.count / cfg.batchSize), 'batches', { epoch: epoch + 1, epochs: cfg.epochs });
+  let done = 0;
+  const val = await ctx.executor.evaluate(data.val, {
+    batchSize: cfg.batchSize,
+    classes: J,
+    mean: data.preprocess.mean,
+    std: data.preprocess.std,
+    onBatch: () => phase.update(++done),
+  });
+  phase.end();
   const valMetrics = splitMetrics(val, J);
   const ens = ensembleReport({ labels: val.labels, goodness: layerIdx.map((k) => val.goodness[k]!) }, J, cfg.ensemble);
   valMetrics.layers = ens.layers;
@@ -125,6 +144,7 @@ async function validate(ctx: LoopContext, epoch: number, running: RunningMetrics
     imagesPerSecond: (steps * cfg.batchSize) / trainSeconds,
     blockImagesPerSecond: blockSeconds.map((s) => (steps * cfg.batchSize) / Math.max(s, 1e-9)),
     peakRssMB: peakRssMB(),
+    time: new Date().toISOString(),
   };
 }
 

@@ -10,6 +10,7 @@ import type { BlockExecutor } from './executor.js';
 import type { EpochMetrics } from './metrics.js';
 import type { EarlyStopping, EarlyStopState, PlateauState } from './schedule.js';
 import type { RunConfig } from './options.js';
+import { storedConfig } from './runFolder.js';
 import type { Trainer } from './stages.js';
 
 const CHECKPOINT_FILE = 'checkpoint.sff';
@@ -50,7 +51,8 @@ export function saveRunState(cfg: RunConfig, trainers: Trainer[], snapshots: Blo
   const arrays: Record<string, Float32Array> = {};
   const header: CheckpointHeader = {
     version: 1,
-    config: cfg,
+    // Input paths relative to the run folder, so a moved run (with its inputs) still resumes.
+    config: storedConfig(cfg, cfg.out),
     epoch,
     blocks: trainers.map((t, k) => {
       const s = snapshots[k]!;

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeModel } from '../onnx/io.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { pathInside, safeFileName } from '../util/paths.js';
 import { numElements } from '../ir/tensor.js';
 import { classifierObjective, cwcObjective, linearProbe, sffObjective, type Objective } from '../sff/objective.js';
 import { ADAMW_DEFAULTS } from '../optim/adamw.js';
@@ -14,13 +15,15 @@ import { mixSeed } from '../util/rng.js';
 import type { RuntimeOptions } from '../runtime/session.js';
 import type { TrainBlock } from '../blocks/block.js';
 import type { ParamLayout } from '../blocks/params.js';
-import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix } from './artifacts.js';
+import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix, initialParams } from './artifacts.js';
 import type { BlockRunner } from './runner.js';
 import { runnerFor, toWorkerBlock } from './pipeline/blocks.js';
 import type { WorkerBlock } from './pipeline/messages.js';
 import { bpBlock, type PreparedModel } from './model.js';
 import type { RunConfig } from './options.js';
 import { Plateau } from './schedule.js';
+import type { FinetuneEvent } from './events.js';
+import type { RunProgress } from './progress.js';
 
 export interface Stage {
   block: TrainBlock;
@@ -78,15 +81,16 @@ export interface BlockRunnerSpec {
 export async function buildBlockGraphs(index: number, { block, objective }: Stage, spec: Omit<BlockRunnerSpec, 'runtime'>): Promise<{ graphs: WorkerBlock; layout: ParamLayout }> {
   const hp = objective.params;
   const layout: ParamLayout = blockLayout(block, hp);
-  const floats = (name: string) => new Float32Array(block.constants.get(name)!.raw.slice().buffer);
-  const init = layout.pack((name) => hp.find((p) => p.name === name)?.init ?? floats(name));
+  const init = initialParams(block, hp, layout);
   const adamw = { ...ADAMW_DEFAULTS, ...(spec.weightDecay !== undefined ? { weightDecay: spec.weightDecay } : {}) };
   const train = encodeModel(await buildTrainStep({ block, objective, classes: spec.classes, batchSize: spec.batchSize, adamw, ...(spec.bnMomentum !== undefined ? { bnMomentum: spec.bnMomentum } : {}) }, layout));
   const evalGraph = spec.withEval ? encodeModel(buildEvalGraph(block, objective, layout, spec.classes)) : undefined;
   if (spec.graphsDir) {
     mkdirSync(spec.graphsDir, { recursive: true });
-    writeFileAtomic(join(spec.graphsDir, `block${block.index}_${block.name}.train.onnx`), train);
-    if (evalGraph) writeFileAtomic(join(spec.graphsDir, `block${block.index}_${block.name}.eval.onnx`), evalGraph);
+    // Block names come from the model (module scopes): sanitised, and the result checked to stay in the folder.
+    const stem = `block${block.index}_${safeFileName(block.name)}`;
+    writeFileAtomic(pathInside(spec.graphsDir, [`${stem}.train.onnx`], `block ${block.index}'s graph file`), train);
+    if (evalGraph) writeFileAtomic(pathInside(spec.graphsDir, [`${stem}.eval.onnx`], `block ${block.index}'s graph file`), evalGraph);
   }
   return { graphs: toWorkerBlock(index, block, layout, init, { train, ...(evalGraph ? { eval: evalGraph } : {}) }, spec.lr), layout };
 }
@@ -111,13 +115,19 @@ export async function buildTrainers(
   pm: PreparedModel,
   cfg: RunConfig,
   runtime: RuntimeOptions,
-  log: (s: string) => void,
+  emit: (e: FinetuneEvent) => void,
+  progress: RunProgress,
   sessions: boolean,
+  signal?: AbortSignal,
 ): Promise<{ trainers: Trainer[]; runners: BlockRunner[]; graphs: WorkerBlock[] }> {
   const trainers: Trainer[] = [];
   const runners: BlockRunner[] = [];
   const graphs: WorkerBlock[] = [];
-  for (const stage of planStages(pm, cfg)) {
+  const stages = planStages(pm, cfg);
+  const phase = progress.phase('build', stages.length, 'blocks');
+  phase.update(0);
+  for (const stage of stages) {
+    signal?.throwIfAborted();
     const { block, objective, role } = stage;
     const t0 = performance.now();
     const built = await buildBlockGraphs(trainers.length, stage, {
@@ -133,11 +143,20 @@ export async function buildTrainers(
     else graphs.push(built.graphs);
     const layout = built.layout;
     const headParamCount = objective.params.reduce((a, p) => a + p.init.length, 0);
-    log(
-      `  block ${block.index} ${block.name.padEnd(12)} out ${block.outputShape.join('×').padEnd(12)} params ${String(layout.total - headParamCount).padStart(9)} + head ${headParamCount}` +
-        `${isFrozen(cfg, block) ? ' (frozen)' : ''}${role === 'probe' ? ' (linear head on the detached last block)' : ''}  graphs built in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
-    );
+    emit({
+      type: 'block',
+      index: block.index,
+      name: block.name,
+      outputShape: block.outputShape,
+      params: layout.total - headParamCount,
+      headParams: headParamCount,
+      frozen: isFrozen(cfg, block),
+      probe: role === 'probe',
+      buildSeconds: (performance.now() - t0) / 1000,
+    });
     trainers.push({ ...stage, layout, plateau: Plateau.start(cfg.lr, cfg.lrPatience), headParamCount });
+    phase.update(trainers.length);
   }
+  phase.end();
   return { trainers, runners, graphs };
 }

@@ -60,16 +60,19 @@ export class PipelinedExecutor implements BlockExecutor {
     const goodness = Array.from({ length: K }, () => new Float32Array(n * J));
     const labels = new Int32Array(n);
     const dims = [set.channels, set.height, set.width];
-    const inFlight: { done: Promise<BatchResult>; offset: number }[] = [];
+    const inFlight: { done: Promise<BatchResult>; offset: number; n: number }[] = [];
+    let finished = 0;
     const drain = async () => {
-      const { done, offset } = inFlight.shift()!;
+      const { done, offset, n: count } = inFlight.shift()!;
       const r = await done;
       r.goodness.forEach((g, k) => goodness[k]!.set(g, offset * J));
+      finished += count;
+      opts.onBatch?.(finished, n);
     };
     let offset = 0;
     for await (const batch of batches(set, { batchSize: opts.batchSize, shuffle: false, seed: 0, epoch: 0, mean: opts.mean, std: opts.std })) {
       while (inFlight.length >= this.depth) await drain();
-      inFlight.push({ done: this.pipeline.submit('eval', batch.x, dims, batch.n, 0), offset });
+      inFlight.push({ done: this.pipeline.submit('eval', batch.x, dims, batch.n, 0), offset, n: batch.n });
       for (let i = 0; i < batch.n; i++) labels[offset + i] = Number(batch.y[i]);
       offset += batch.n;
     }

@@ -33,9 +33,9 @@ const base = (out: string, extra: Partial<FinetuneOptions> = {}): FinetuneOption
   ...extra,
 });
 
-/** Everything a run reports except wall-clock and memory readings. */
+/** Everything a run reports except wall-clock, date and memory readings. */
 function outcome(r: FinetuneResult) {
-  const history = r.history.map(({ seconds, trainSeconds, stepSeconds, imagesPerSecond, blockImagesPerSecond, peakRssMB, ...m }) => m);
+  const history = r.history.map(({ seconds, trainSeconds, stepSeconds, imagesPerSecond, blockImagesPerSecond, peakRssMB, time, ...m }) => m);
   return { history, best: r.best?.epoch, stoppedEarly: r.stoppedEarly, exportCheck: r.exportCheck, blocks: r.blocks };
 }
 
@@ -68,7 +68,7 @@ describe('pipelined block training', () => {
     for (const workers of [2, 3]) {
       const out = tmp();
       const logs: string[] = [];
-      const piped = await finetune(base(out, { pipeline: workers, threads: workers, quiet: false, onEvent: (e) => e.type === 'log' && logs.push(e.message) }));
+      const piped = await finetune(base(out, { pipeline: workers, threads: workers, quiet: false, onEvent: (e) => e.type === 'note' && logs.push(e.message) }));
       expect(outcome(piped), `${workers} workers`).toEqual(outcome(serial));
       const a = checkpointArrays(serialOut);
       const b = checkpointArrays(out);

@@ -13,7 +13,7 @@ import { buildSidecar, writeSidecar } from '../export/sidecar.js';
 import { measureLatency, type LatencyNote } from '../export/latency.js';
 import { createSession, type RuntimeOptions } from '../runtime/session.js';
 import { imagesTensor } from '../runtime/tensors.js';
-import { collectGoodness } from './evaluate.js';
+import type { BlockExecutor } from './executor.js';
 import type { EpochMetrics } from './metrics.js';
 import type { PreparedModel } from './model.js';
 import type { RunConfig } from './options.js';
@@ -34,6 +34,7 @@ export interface ExportOutcome {
 export async function exportBest(
   pm: PreparedModel,
   trainers: Trainer[],
+  executor: BlockExecutor,
   best: BestEpoch,
   bestMetrics: EpochMetrics,
   data: PreparedData,
@@ -41,7 +42,7 @@ export async function exportBest(
   rt: RuntimeOptions,
   progress: RunProgress,
 ): Promise<ExportOutcome> {
-  trainers.forEach((t, k) => t.runner.setWeights(best.states[k]!));
+  await executor.setWeights(best.states);
   const weights = bestMetrics.ensemble.weights;
   const heads = cfg.exportHeads ?? 'ensemble';
   const scores = cfg.exportScores ?? 'logits';
@@ -51,7 +52,7 @@ export async function exportBest(
   const exported = buildExportModel({
     inputName: pm.inputName,
     inputShape: pm.inputShape,
-    blocks: trainers.map((t): ExportBlock => ({ block: t.block, objective: t.objective, layout: t.runner.layout, params: t.runner.currentParams(), state: t.runner.currentState() })),
+    blocks: trainers.map((t, k): ExportBlock => ({ block: t.block, objective: t.objective, layout: t.layout, params: best.states[k]!.params, state: new Map(Object.entries(best.states[k]!.state)) })),
     weights,
     classes: cfg.classes,
     preprocess,
@@ -62,7 +63,7 @@ export async function exportBest(
   });
   const modelPath = join(cfg.out, 'model.onnx');
   saveModel(exported, modelPath);
-  const exportCheck = await checkExport(exported, trainers, data, cfg, weights, pm.inputName, rt, progress);
+  const exportCheck = await checkExport(exported, executor, data, cfg, weights, pm.inputName, rt, progress);
   const sidecarPath = join(cfg.out, 'model.json');
   writeSidecar(
     sidecarPath,
@@ -103,7 +104,7 @@ function softmaxRows(m: Float32Array, J: number): Float32Array {
 /** Runs the exported model on the validation split and compares with the training-time ensemble. */
 async function checkExport(
   model: Model,
-  trainers: Trainer[],
+  executor: BlockExecutor,
   data: PreparedData,
   cfg: RunConfig,
   weights: number[],
@@ -115,7 +116,7 @@ async function checkExport(
   const { mean, std } = data.preprocess;
   const phase = progress.phase('export-check', 2 * Math.ceil(data.val.count / cfg.batchSize), 'batches');
   let done = 0;
-  const reference = await collectGoodness(trainers.map((t) => t.runner), data.val, { batchSize: cfg.batchSize, classes: J, mean, std, onBatch: () => phase.update(++done) });
+  const reference = await executor.evaluate(data.val, { batchSize: cfg.batchSize, classes: J, mean, std, onBatch: () => phase.update(++done) });
   const combined = combine(reference.goodness, weights);
   const refScores = cfg.exportScores === 'probabilities' ? softmaxRows(combined, J) : combined;
   const session = await createSession(model, rt);

@@ -10,9 +10,10 @@ import { prepareModel } from './model.js';
 import { defaultOut, resolveConfig, resumedOptions, type FinetuneOptions } from './options.js';
 import { checkFreezeNames, styleOf, validateFinetuneOptions } from './validate.js';
 import { explainWriteFault, openRunFolder, resumedConfig, type RunFolder } from './runFolder.js';
-import { buildTrainers, isFrozen } from './stages.js';
-import { readRunCheckpoint, restoreRunState, weightsOfAll, type RunState } from './runState.js';
-import { runEpochs, sequentialStepper, trainableParams } from './loop.js';
+import { isFrozen } from './stages.js';
+import { readRunCheckpoint, restoreRunState, type RunState } from './runState.js';
+import { runEpochs, trainableParams } from './loop.js';
+import { startExecutor } from './executor.js';
 import { exportBest } from './exportCheck.js';
 import { createReporter, type FinetuneResult } from './report.js';
 import { peakRssMB } from './metrics.js';
@@ -85,36 +86,39 @@ async function finetuneIn(opts: FinetuneOptions, held: { folder?: RunFolder }): 
   const bnWarning = runningStatsWarning({ blocks: pm.blocks, fromScratch: pm.fromScratch, ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}), totalSteps: steps * cfg.epochs });
   if (bnWarning) emit({ type: 'warning', message: bnWarning });
 
-  // One trainer per block; the run state fresh or from the checkpoint.
-  const trainers = await buildTrainers(pm, cfg, rt, emit, progress, signal);
-  const blockNames = trainers.map((t) => t.block.name);
-  const run: RunState = { history: [], best: { epoch: -1, states: weightsOfAll(trainers) }, stop: new EarlyStopping(undefined, cfg.stopPatience), startEpoch: 0 };
-  if (resumed) {
-    restoreRunState(resumed, trainers, run);
-    emit({ type: 'resume', fromEpoch: run.startEpoch + 1, out: cfg.out });
-  }
-  // Rewritten from the history: a resumed run drops lines of epochs after its checkpoint, a new one starts empty.
-  writeMetricsFiles(cfg.out, run.history, blockNames);
+  // One trainer per block, and who runs them (this thread, or a pipeline of worker threads); the run state fresh or from the checkpoint.
+  const { trainers, executor } = await startExecutor(pm, cfg, o, rt, data, emit, progress, signal);
+  try {
+    const blockNames = trainers.map((t) => t.block.name);
+    const run: RunState = { history: [], best: { epoch: -1, states: await executor.weights() }, stop: new EarlyStopping(undefined, cfg.stopPatience), startEpoch: 0 };
+    if (resumed) {
+      await restoreRunState(resumed, trainers, executor, run);
+      emit({ type: 'resume', fromEpoch: run.startEpoch + 1, out: cfg.out });
+    }
+    // Rewritten from the history: a resumed run drops lines of epochs after its checkpoint, a new one starts empty.
+    writeMetricsFiles(cfg.out, run.history, blockNames);
 
-  const valBatches = Math.ceil(data.val.count / cfg.batchSize);
-  progress.plan({ epochsLeft: cfg.epochs - run.startEpoch, epochs: cfg.epochs, stepsPerEpoch: steps, valBatches, exportCheck: !opts.noExport });
-  const stoppedEarly = await runEpochs({ cfg, trainers, data, run, stepper: sequentialStepper(trainers.map((t) => t.runner)), steps, emit, progress, ...(signal ? { signal } : {}) });
-  // Stopped by the signal before the last epoch (the unfinished epoch was dropped).
-  const interrupted = !!signal?.aborted && !stoppedEarly && run.history.length < cfg.epochs;
+    const valBatches = Math.ceil(data.val.count / cfg.batchSize);
+    progress.plan({ epochsLeft: cfg.epochs - run.startEpoch, epochs: cfg.epochs, stepsPerEpoch: steps, valBatches, exportCheck: !opts.noExport });
+    const stoppedEarly = await runEpochs({ cfg, trainers, data, run, executor, steps, emit, progress, ...(signal ? { signal } : {}) });
+    // Stopped by the signal before the last epoch (the unfinished epoch was dropped).
+    const interrupted = !!signal?.aborted && !stoppedEarly && run.history.length < cfg.epochs;
 
-  const best = run.best.epoch >= 0 ? run.history[run.best.epoch] : run.history.at(-1);
-  const result: FinetuneResult = {
-    out: cfg.out, config: cfg, history: run.history, best, peakRssMB: peakRssMB(), trainableParams: trainableParams(trainers), stoppedEarly,
-    ...(interrupted ? { interrupted } : {}),
-    blocks: trainers.map((t) => ({ index: t.block.index, name: t.block.name, params: t.runner.layout.total - t.headParamCount, headParams: t.headParamCount, frozen: isFrozen(cfg, t.block) })),
-  };
-  if (!opts.noExport && best) {
-    const exported = await exportBest(pm, trainers, run.best, best, data, cfg, rt, progress);
-    Object.assign(result, exported);
-    emit({ type: 'export', path: exported.modelPath, sidecar: exported.sidecarPath, check: exported.exportCheck, heads: exported.exportedHeads, ...(exported.latency ? { latency: exported.latency } : {}) });
+    const best = run.best.epoch >= 0 ? run.history[run.best.epoch] : run.history.at(-1);
+    const result: FinetuneResult = {
+      out: cfg.out, config: cfg, history: run.history, best, peakRssMB: peakRssMB(), trainableParams: trainableParams(trainers), stoppedEarly,
+      ...(interrupted ? { interrupted } : {}),
+      blocks: trainers.map((t) => ({ index: t.block.index, name: t.block.name, params: t.layout.total - t.headParamCount, headParams: t.headParamCount, frozen: isFrozen(cfg, t.block) })),
+    };
+    if (!opts.noExport && best) {
+      const exported = await exportBest(pm, trainers, executor, run.best, best, data, cfg, rt, progress);
+      Object.assign(result, exported);
+      emit({ type: 'export', path: exported.modelPath, sidecar: exported.sidecarPath, check: exported.exportCheck, heads: exported.exportedHeads, ...(exported.latency ? { latency: exported.latency } : {}) });
+    }
+    emit({ type: 'summary', result });
+    if (interrupted) emit({ type: 'interrupted', out: cfg.out, epochs: run.history.length, ...(result.modelPath ? { exportedEpoch: run.best.epoch + 1 } : {}) });
+    return result;
+  } finally {
+    await executor.close();
   }
-  emit({ type: 'summary', result });
-  if (interrupted) emit({ type: 'interrupted', out: cfg.out, epochs: run.history.length, ...(result.modelPath ? { exportedEpoch: run.best.epoch + 1 } : {}) });
-  await Promise.all(trainers.map((t) => t.runner.release()));
-  return result;
 }

@@ -28,8 +28,17 @@ export interface FinetuneOptions {
    */
   bnMomentum?: number;
   seed?: number;
+  /** onnxruntime intra-op threads per session; with a pipeline, the total over its workers. */
   threads?: number;
   device?: string;
+  /**
+   * Blocks as a pipeline across worker threads (SPEC §7): 'off' (default), 'auto' (workers and
+   * their threads balanced on measured block costs) or a number of workers. An execution choice,
+   * not part of the run's configuration: a resume may change it.
+   */
+  pipeline?: 'off' | 'auto' | number;
+  /** Test hook: a pipeline worker throws or exits at this block and training step. */
+  pipelineFault?: import('./pipeline/messages.js').InjectedFault;
   /** all | last:K | weighted | auto (all from scratch, last:4 for pretrained graphs). */
   ensemble?: string;
   /** chain | head | none | auto (chain from scratch, none for pretrained graphs). */

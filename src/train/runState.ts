@@ -5,7 +5,8 @@
  */
 import { join } from 'node:path';
 import { readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
-import type { BlockWeights } from './runner.js';
+import type { BlockState, BlockWeights } from './runner.js';
+import type { BlockExecutor } from './executor.js';
 import type { EpochMetrics } from './metrics.js';
 import type { EarlyStopping, EarlyStopState, PlateauState } from './schedule.js';
 import type { RunConfig } from './options.js';
@@ -45,11 +46,8 @@ export function readRunCheckpoint(dir: string): RunCheckpoint {
   return readCheckpoint<CheckpointHeader>(join(dir, CHECKPOINT_FILE));
 }
 
-export function weightsOfAll(trainers: Trainer[]): BlockWeights[] {
-  return trainers.map((t) => t.runner.weights());
-}
-
-export function saveRunState(cfg: RunConfig, trainers: Trainer[], epoch: number, run: RunState): void {
+/** `snapshots`: every block's state now (BlockExecutor.snapshot()). */
+export function saveRunState(cfg: RunConfig, trainers: Trainer[], snapshots: BlockState[], epoch: number, run: RunState): void {
   const arrays: Record<string, Float32Array> = {};
   const header: CheckpointHeader = {
     version: 1,
@@ -57,7 +55,7 @@ export function saveRunState(cfg: RunConfig, trainers: Trainer[], epoch: number,
     config: storedConfig(cfg, cfg.out),
     epoch,
     blocks: trainers.map((t, k) => {
-      const s = t.runner.snapshot();
+      const s = snapshots[k]!;
       arrays[`b${k}.params`] = s.params;
       arrays[`b${k}.m`] = s.m;
       arrays[`b${k}.v`] = s.v;
@@ -74,10 +72,10 @@ export function saveRunState(cfg: RunConfig, trainers: Trainer[], epoch: number,
   writeCheckpoint(join(cfg.out, CHECKPOINT_FILE), { header, arrays });
 }
 
-/** Puts a checkpoint back into freshly built trainers and the run state. */
-export function restoreRunState(resumed: RunCheckpoint, trainers: Trainer[], run: RunState): void {
+/** Puts a checkpoint back into freshly built trainers, their executor and the run state. */
+export async function restoreRunState(resumed: RunCheckpoint, trainers: Trainer[], executor: BlockExecutor, run: RunState): Promise<void> {
   const h = resumed.header;
-  trainers.forEach((t, k) => {
+  const states = trainers.map((t, k): BlockState => {
     const hb = h.blocks[k]!;
     const state: Record<string, Float32Array> = {};
     const bestState: Record<string, Float32Array> = {};
@@ -85,11 +83,12 @@ export function restoreRunState(resumed: RunCheckpoint, trainers: Trainer[], run
       state[s] = resumed.arrays[`b${k}.state.${s}`]!;
       bestState[s] = resumed.arrays[`b${k}.best.state.${s}`]!;
     }
-    t.runner.restore({ params: resumed.arrays[`b${k}.params`]!, m: resumed.arrays[`b${k}.m`]!, v: resumed.arrays[`b${k}.v`]!, state, step: hb.step });
     t.plateau.state = { ...hb.plateau };
-    t.runner.lr = hb.plateau.lr;
     run.best.states[k] = { params: resumed.arrays[`b${k}.best.params`]!, state: bestState };
+    return { params: resumed.arrays[`b${k}.params`]!, m: resumed.arrays[`b${k}.m`]!, v: resumed.arrays[`b${k}.v`]!, state, step: hb.step };
   });
+  await executor.restore(states);
+  await executor.setLr(h.blocks.map((hb) => hb.plateau.lr));
   run.stop.state = { ...h.stop };
   run.history = h.history;
   run.best.epoch = h.bestEpoch;

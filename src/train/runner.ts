@@ -86,8 +86,11 @@ export class BlockRunner {
     return feeds;
   }
 
-  /** One AdamW step on this block's own loss. */
-  async trainStep(x: Tensor, labels: Tensor): Promise<StepResult> {
+  /**
+   * One AdamW step on this block's own loss. `into`: where to write the next block's input
+   * (e.g. a buffer then handed to another thread); by default a buffer this runner reuses.
+   */
+  async trainStep(x: Tensor, labels: Tensor, into?: Tensor): Promise<StepResult> {
     const session = this.sessions.train;
     if (!session) throw new Error(`block ${this.name} is frozen`);
     const P = this.layout.total;
@@ -104,7 +107,7 @@ export class BlockRunner {
     };
     const reuse = this.stepOut && this.stepOut.next.dims[0] === x.dims[0] ? this.stepOut : undefined;
     const fetches: Record<string, Tensor | null> = {
-      [IO.next]: reuse?.next ?? null,
+      [IO.next]: into ?? reuse?.next ?? null,
       [IO.loss]: null,
       [IO.goodness]: reuse?.goodness ?? null,
       [IO.paramsOut]: float32Tensor(this.params.spare, [P]),
@@ -118,23 +121,24 @@ export class BlockRunner {
     this.v.swap();
     for (const s of this.stats.values()) s.swap();
     this.step++;
-    const next = out[IO.next] as Tensor;
+    // onnxruntime writes a preallocated output in place but returns another Tensor object for it.
+    const next = into ?? (out[IO.next] as Tensor);
     const goodness = out[IO.goodness] as Tensor;
     if (!reuse && next.type === 'float32' && goodness.type === 'float32')
       this.stepOut = { next: float32Tensor(new Float32Array(next.size), next.dims), goodness: float32Tensor(new Float32Array(goodness.size), goodness.dims) };
     return { next, loss: (out[IO.loss]!.data as Float32Array)[0]!, goodness: goodness.data as Float32Array };
   }
 
-  /** Forward with running statistics: the next block's input and the goodness. */
-  async evaluate(x: Tensor): Promise<{ next: Tensor; goodness: Float32Array }> {
+  /** Forward with running statistics: the next block's input (written to `into` if given) and the goodness. */
+  async evaluate(x: Tensor, into?: Tensor): Promise<{ next: Tensor; goodness: Float32Array }> {
     const feeds: Record<string, Tensor> = {
       [IO.x]: x,
       [IO.params]: float32Tensor(this.params.current, [this.layout.total]),
       ...this.stateFeeds(),
     };
     if (!this.sessions.eval) throw new Error(`block ${this.name} was built without its eval graph`);
-    const out = await this.sessions.eval.run(feeds);
-    return { next: out[IO.next] as Tensor, goodness: out[IO.goodness]!.data as Float32Array };
+    const out = into ? await this.sessions.eval.run(feeds, { [IO.next]: into, [IO.goodness]: null }) : await this.sessions.eval.run(feeds);
+    return { next: into ?? (out[IO.next] as Tensor), goodness: out[IO.goodness]!.data as Float32Array };
   }
 
   /** A copy of everything a checkpoint needs. */

@@ -13,13 +13,15 @@ import { resolveHeadPool } from '../sff/head.js';
 import { classifierObjective, cwcObjective, linearProbe, sffObjective, type Objective } from '../sff/objective.js';
 import { ADAMW_DEFAULTS } from '../optim/adamw.js';
 import { mixSeed } from '../util/rng.js';
-import { createPlacedSession, type RuntimeOptions } from '../runtime/session.js';
+import type { RuntimeOptions } from '../runtime/session.js';
 import { graphTarget, placementLines, type PlacementSummary } from '../runtime/providers.js';
 import type { TrainBlock } from '../blocks/block.js';
 import type { ParamLayout } from '../blocks/params.js';
 import type { GradFormulations } from '../autodiff/index.js';
 import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix, initialParams } from './artifacts.js';
-import { BlockRunner } from './runner.js';
+import type { BlockRunner } from './runner.js';
+import { runnerFor, toWorkerBlock } from './pipeline/blocks.js';
+import type { WorkerBlock } from './pipeline/messages.js';
 import { bpBlock, type PreparedModel } from './model.js';
 import type { RunConfig } from './options.js';
 import { Plateau } from './schedule.js';
@@ -80,20 +82,26 @@ export interface BlockRunnerSpec {
 }
 
 /** A stage's parameter layout with its initial values (block weights, fresh head) and BN running statistics. */
-export function initialWeights({ block, objective }: Stage): { layout: ParamLayout; params: Float32Array; state: Map<string, Float32Array> } {
+export function initialWeights({ block, objective }: Pick<Stage, 'block' | 'objective'>): { layout: ParamLayout; params: Float32Array; state: Map<string, Float32Array> } {
   const hp = objective.params;
   const layout: ParamLayout = blockLayout(block, hp);
   const floats = (name: string) => new Float32Array(block.constants.get(name)!.raw.slice().buffer);
   return { layout, params: initialParams(block, hp, layout), state: new Map(block.state.map((s) => [s, floats(s)])) };
 }
 
-/** One stage's runner: parameters packed from the block and its head, train (and eval) sessions built. */
-export async function buildBlockRunner(stage: Stage, spec: BlockRunnerSpec): Promise<BlockRunner> {
-  const { block, objective } = stage;
-  const { layout, params: init, state: initialState } = initialWeights(stage);
+/**
+ * One stage's graphs and initial weights (parameters packed from the block and its head), as a
+ * worker thread or this thread turns them into a runner; `index` is its place in the run.
+ */
+export async function buildBlockGraphs(
+  index: number,
+  { block, objective }: Stage,
+  spec: Omit<BlockRunnerSpec, 'runtime' | 'onPlacement'> & { device?: string | undefined },
+): Promise<{ graphs: WorkerBlock; layout: ParamLayout }> {
+  const { layout, params: init } = initialWeights({ block, objective });
   const adamw = { ...ADAMW_DEFAULTS, ...(spec.weightDecay !== undefined ? { weightDecay: spec.weightDecay } : {}) };
   // Built for the device's execution provider: ops it lacks are rewritten (autodiff/lowering.ts).
-  const target = graphTarget(spec.runtime.device);
+  const target = graphTarget(spec.device);
   const trainModel = await buildTrainStep(
     { block, objective, classes: spec.classes, batchSize: spec.batchSize, adamw, target, ...(spec.bnMomentum !== undefined ? { bnMomentum: spec.bnMomentum } : {}), ...(spec.formulations ? { formulations: spec.formulations } : {}) },
     layout,
@@ -108,33 +116,38 @@ export async function buildBlockRunner(stage: Stage, spec: BlockRunnerSpec): Pro
     writeFileAtomic(pathInside(spec.graphsDir, [`${stem}.train.onnx`], `block ${block.index}'s graph file`), train);
     if (evalGraph) writeFileAtomic(pathInside(spec.graphsDir, [`${stem}.eval.onnx`], `block ${block.index}'s graph file`), evalGraph);
   }
-  const rt = (kind: string): RuntimeOptions => ({ ...spec.runtime, ...(spec.runtime.profilePrefix ? { profilePrefix: `${spec.runtime.profilePrefix}${kind}_${block.index}` } : {}) });
-  const placedTrain = await createPlacedSession(trainModel, rt('train'), train);
-  const placedEval = evalModel && evalGraph ? await createPlacedSession(evalModel, rt('eval'), evalGraph) : undefined;
-  spec.onPlacement?.({ ...(placedTrain.placement ? { train: placedTrain.placement } : {}), ...(placedEval?.placement ? { eval: placedEval.placement } : {}) });
-  const sessions = { train: placedTrain.session, ...(placedEval ? { eval: placedEval.session } : {}) };
-  const stateDims = new Map(block.state.map((s) => [s, block.constants.get(s)!.dims]));
-  const state = new Map([...initialState].map(([s, data]) => [s, { data, dims: block.constants.get(s)!.dims }]));
-  return new BlockRunner(block.name, layout, { params: init, state }, sessions, stateDims, spec.lr);
+  return { graphs: toWorkerBlock(index, block, layout, init, { train, ...(evalGraph ? { eval: evalGraph } : {}) }, spec.lr), layout };
 }
 
-/** A stage being trained: its runner, its learning-rate schedule and its share of the step time. */
+/** One stage's runner on this thread: its graphs built, train (and eval) sessions created. */
+export async function buildBlockRunner(stage: Stage, spec: BlockRunnerSpec, index = stage.block.index): Promise<BlockRunner> {
+  const { runtime, onPlacement, ...graphSpec } = spec;
+  return runnerFor((await buildBlockGraphs(index, stage, { ...graphSpec, device: runtime.device })).graphs, runtime, onPlacement);
+}
+
+/** A stage being trained: its parameter layout and its learning-rate schedule (the runner lives in a BlockExecutor). */
 export interface Trainer extends Stage {
-  runner: BlockRunner;
+  layout: ParamLayout;
   plateau: Plateau;
   headParamCount: number;
-  seconds: number;
 }
 
+/**
+ * Every stage's graphs, and either their runners on this thread (`sessions`: a serial run) or the
+ * blocks as pipeline workers receive them (`graphs`).
+ */
 export async function buildTrainers(
   pm: PreparedModel,
   cfg: RunConfig,
   runtime: RuntimeOptions,
   emit: (e: FinetuneEvent) => void,
   progress: RunProgress,
+  sessions: boolean,
   signal?: AbortSignal,
-): Promise<Trainer[]> {
+): Promise<{ trainers: Trainer[]; runners: BlockRunner[]; graphs: WorkerBlock[] }> {
   const trainers: Trainer[] = [];
+  const runners: BlockRunner[] = [];
+  const graphs: WorkerBlock[] = [];
   const stages = planStages(pm, cfg);
   const phase = progress.phase('build', stages.length, 'blocks');
   phase.update(0);
@@ -144,24 +157,27 @@ export async function buildTrainers(
     const { block, objective, role } = stage;
     const t0 = performance.now();
     let placement: string[] = [];
-    const runner = await buildBlockRunner(stage, {
+    const built = await buildBlockGraphs(trainers.length, stage, {
       classes: cfg.classes.length,
       batchSize: cfg.batchSize,
       lr: cfg.lr,
       weightDecay: cfg.weightDecay,
       ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}),
       withEval: true,
-      runtime,
       graphsDir: join(cfg.out, 'blocks'),
-      onPlacement: (p) => (placement = placementLines(block.index, block.name, p.train, p.eval)),
+      device: runtime.device,
     });
+    // (Pipeline workers make their own sessions: placement is probed only for runners made here.)
+    if (sessions) runners.push(await runnerFor(built.graphs, runtime, (p) => (placement = placementLines(block.index, block.name, p.train, p.eval))));
+    else graphs.push(built.graphs);
+    const layout = built.layout;
     const headParamCount = objective.params.reduce((a, p) => a + p.init.length, 0);
     emit({
       type: 'block',
       index: block.index,
       name: block.name,
       outputShape: block.outputShape,
-      params: runner.layout.total - headParamCount,
+      params: layout.total - headParamCount,
       headParams: headParamCount,
       frozen: isFrozen(cfg, block),
       probe: role === 'probe',
@@ -170,10 +186,10 @@ export async function buildTrainers(
     // On a GPU device, where each node of the block's graphs runs (a run that falls back says so).
     for (const line of placement) emit({ type: 'note', message: line });
     fellBack ||= placement.some((l) => l.includes('FALLBACK'));
-    trainers.push({ ...stage, runner, plateau: Plateau.start(cfg.lr, cfg.lrPatience), headParamCount, seconds: 0 });
+    trainers.push({ ...stage, layout, plateau: Plateau.start(cfg.lr, cfg.lrPatience), headParamCount });
     phase.update(trainers.length);
   }
   phase.end();
   if (fellBack) emit({ type: 'warning', message: `this run falls back to onnxruntime's CPU EP for some nodes on --device ${runtime.device} (listed per block above): it runs, slower, with tensors copied each step` });
-  return trainers;
+  return { trainers, runners, graphs };
 }

@@ -10,6 +10,7 @@ import { NORMALIZE_PRESETS } from '../../data/preprocess.js';
 import { validateFinetuneOptions } from '../../train/validate.js';
 import { parseHeadPool } from '../../sff/head.js';
 import { UsageError } from '../errors.js';
+import { parsePipeline } from '../../train/pipeline/executor.js';
 import { closest } from '../suggest.js';
 import { printResult, verbosityOf, type OutputArgs } from '../output.js';
 import { parseImageSize } from '../../import/index.js';
@@ -32,6 +33,7 @@ interface TrainArgs extends OutputArgs {
   'bn-momentum'?: number;
   seed?: number;
   threads?: number;
+  pipeline?: string;
   device?: string;
   ensemble?: string;
   norm?: string;
@@ -81,6 +83,7 @@ export function trainOptions(argv: TrainArgs, file: Partial<FinetuneOptions> = {
   set('bnMomentum', argv['bn-momentum']);
   set('seed', argv.seed);
   set('threads', argv.threads);
+  set('pipeline', argv.pipeline === undefined ? undefined : parsePipeline(argv.pipeline));
   set('device', argv.device);
   set('ensemble', argv.ensemble);
   set('norm', argv.norm as FinetuneOptions['norm']);
@@ -208,7 +211,8 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('export-heads', { type: 'string', group: G.exp, choices: ['ensemble', 'all'], describe: 'aux heads in model.onnx: those the ensemble uses, or all', defaultDescription: 'ensemble' })
       .option('export-scores', { type: 'string', group: G.exp, choices: ['logits', 'probabilities'], describe: "model.onnx's `scores`: ensemble goodness, or its softmax", defaultDescription: 'logits' })
       .option('export-dtype', { type: 'string', group: G.exp, choices: ['float32', 'float16'], describe: 'weight storage in model.onnx (float16: half the file, float32 arithmetic)', defaultDescription: 'float32' })
-      .option('threads', { type: 'number', group: G.rt, describe: 'onnxruntime intra-op threads', defaultDescription: 'all cores' })
+      .option('threads', { type: 'number', group: G.rt, describe: 'onnxruntime intra-op threads; with --pipeline, the total over its workers', defaultDescription: 'all cores' })
+      .option('pipeline', { type: 'string', group: G.rt, describe: 'auto | off | N: blocks as a pipeline of N worker threads (auto: balanced on measured block costs)', defaultDescription: 'off' })
       .option('device', { type: 'string', group: G.rt, describe: `${DEVICE_HELP} (webgpu: onnxruntime's bundled WebGPU EP, over Vulkan)`, defaultDescription: 'cpu' })
       .option('mem-arena', { type: 'boolean', group: G.rt, describe: "onnxruntime's per-session CPU memory arena", defaultDescription: 'off (one session per block)' }) as unknown as Argv<TrainArgs>,
   handler: async (argv) => {

@@ -61,9 +61,10 @@ async function finetuneIn(opts: FinetuneOptions, held: { folder?: RunFolder }): 
   await checkDevice(rt); // a device that cannot run fails here, before any work
   // Data, model and blocks, and the run's configuration (written to config.json before any step).
   const pm = await prepareModel(o.model, { blocks: o.blocks ?? 'auto', imageSize: o.imageSize, dataPath: o.data });
+  // Block names are known only now; a bad --freeze is still refused before anything is reported.
+  if ((o.method ?? 'sff') !== 'bp') checkFreezeNames(o.freeze ?? [], pm.blocks, styleOf(opts));
   emit({ type: 'model', source: o.model, description: pm.description, blocks: pm.blocks.length });
   if (pm.imageSizeChoice.source !== 'graph') note(`input  ${pm.imageSizeChoice.reason}`);
-  if ((o.method ?? 'sff') !== 'bp') checkFreezeNames(o.freeze ?? [], pm.blocks, styleOf(opts));
   // The folder is claimed (locked, checked) before the data is decoded: refusals come first.
   held.folder = openRunFolder({
     out: prior?.out ?? resolve(opts.out ?? defaultOut(pm.shortName)),

@@ -8,7 +8,8 @@
  *
  *   node dist/corpus/sweep.js [--dir fixtures/corpus] [--out bench/results] [--max-steps 4] [--threads 1] [--only substring] [--fresh] [--retry-failed]
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { writeFileAtomic } from '../util/fs.js';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -148,8 +149,8 @@ export async function sweepCorpus(opts: { dir: string; outDir: string; maxSteps:
   const save = () => {
     const results = graphs.map((g) => done.get(g.file)).filter((r): r is SweepResult => !!r);
     const meta = { date: new Date().toISOString(), machine: { cpus: os.cpus().length, loadAverage: os.loadavg() }, maxStepsPerEpoch: opts.maxSteps, threads: opts.threads };
-    writeFileSync(jsonPath, JSON.stringify({ ...meta, results }, null, 1));
-    writeFileSync(join(opts.outDir, 'corpus.md'), sweepTable(results) + '\n');
+    writeFileAtomic(jsonPath, JSON.stringify({ ...meta, results }, null, 1));
+    writeFileAtomic(join(opts.outDir, 'corpus.md'), sweepTable(results) + '\n');
   };
   try {
     for (const g of order) {

@@ -164,6 +164,19 @@ export async function importModel(source: Model, opts: ImportOptions = {}): Prom
       [s1, s2] = await probeBoth();
     }
   }
+  // Batch-1 Reshape targets that only became constants by folding (exports without constant folding).
+  if (fixedBatch !== undefined && typeof shape[0] === 'number') {
+    const freed = freeFixedBatchReshapes(g, s1, fixedBatch);
+    if (freed) {
+      setBatch('N');
+      const [t1, t2] = await probeBoth();
+      if (t2) {
+        [s1, s2] = [t1, t2];
+        report.notes = report.notes.filter((n) => !n.startsWith('the batch size is fixed at'));
+        report.notes.push(`${freed} Reshape target(s) with the exported batch ${fixedBatch} baked in rewritten to copy the batch`, `fixed batch ${fixedBatch} of input '${input}' made dynamic`);
+      } else setBatch(fixedBatch); // the rewritten targets still read the same at the fixed batch
+    }
+  }
 
   // No-op reshapes (same shape in and out at both batch sizes), and casts to the type the value already has
   // (what a float16 model's casts become once widened).

@@ -35,6 +35,8 @@ describe.skipIf(!hasCorpus)('corpus: inspect every graph with no flag', () => {
     const r = await inspectModel(path(g));
     expect(r.blocks.length).toBeGreaterThanOrEqual(2);
     expect(r.head.classes).toBe(g.classes);
+    // Fixed-batch exports too: training runs at any batch size.
+    expect(r.dynamicBatch).toBe(true);
     // The size: the graph's when fixed, else the 3-channel default, said so.
     if (g.dynamicHW) {
       expect(r.inputDims).toEqual([1, 3, 224, 224]);

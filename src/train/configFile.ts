@@ -5,6 +5,7 @@
  * prepared data (the decoded pixels and labels of each split, so a changed file, split or size shows).
  * `optionsFromConfigFile` turns it (or a hand-written options file) back into FinetuneOptions.
  */
+import { parsePipeline } from './pipeline/executor.js';
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { ImageSet, PreparedData } from '../data/index.js';
@@ -48,13 +49,15 @@ export function dataFingerprint(data: PreparedData): string {
 export interface RuntimeChoices {
   device: string;
   threads: number | null;
+  /** --pipeline: off, auto or a number of workers. */
+  pipeline: 'off' | 'auto' | number;
   memArena: boolean;
   cacheDir: string | null;
   noExport: boolean;
 }
 
 export function runtimeChoices(o: FinetuneOptions): RuntimeChoices {
-  return { device: o.device ?? 'cpu', threads: o.threads ?? null, memArena: o.memArena ?? false, cacheDir: o.cacheDir ?? null, noExport: o.noExport ?? false };
+  return { device: o.device ?? 'cpu', threads: o.threads ?? null, pipeline: o.pipeline ?? 'off', memArena: o.memArena ?? false, cacheDir: o.cacheDir ?? null, noExport: o.noExport ?? false };
 }
 
 export function writeRunConfig(cfg: RunConfig, runtime: RuntimeChoices, data: PreparedData, startEpoch: number): string {
@@ -109,6 +112,10 @@ export function optionsFromConfigFile(parsed: unknown, file: string): Partial<Fi
     if (k === 'imageSize' && Array.isArray(v)) {
       if (v[0] !== v[1]) throw new OptionError(`${file}: imageSize ${JSON.stringify(v)} is not square; only square sizes can be set`);
       o.imageSize = v[0];
+      continue;
+    }
+    if (k === 'pipeline') {
+      o.pipeline = parsePipeline(v as string | number);
       continue;
     }
     if (!known.has(k)) throw new OptionError(`${file}: unknown option '${k}' (known: ${[...known].join(', ')})`);

@@ -94,3 +94,14 @@ describe('--pipeline values', () => {
     expect(() => pipelineWorkers(4, 3, 8)).toThrow('--pipeline 4: this run has 3 blocks, so at most 3 pipeline workers');
   });
 });
+
+describe('--pipeline in an options file', () => {
+  it("is read from a run's config.json runtime choices and checked like the flag", async () => {
+    const { optionsFromConfigFile } = await import('../../../src/train/configFile.js');
+    const file = (pipeline: unknown) => ({ format: 'sff-finetune/run-config@1', options: { model: 'm.onnx', data: 'd' }, runtime: { device: 'cpu', threads: 2, pipeline, memArena: false, cacheDir: null, noExport: false } });
+    expect(optionsFromConfigFile(file(2), 'config.json').pipeline).toBe(2);
+    expect(optionsFromConfigFile(file('auto'), 'config.json').pipeline).toBe('auto');
+    expect(optionsFromConfigFile({ pipeline: 'off' }, 'o.json').pipeline).toBe('off');
+    expect(() => optionsFromConfigFile(file('many'), 'config.json')).toThrow(/--pipeline must be auto, off or a number of workers ≥ 1, got 'many'/);
+  });
+});

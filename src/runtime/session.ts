@@ -3,14 +3,17 @@
  * profiling for every graph the tool runs; which provider a device means, and its failures, are providers.ts's.
  */
 import ort from 'onnxruntime-node';
-import type { Model } from '../ir/graph.js';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Graph, makeModel, type Model } from '../ir/graph.js';
+import { GraphBuilder } from '../ir/builder.js';
+import { DataType } from '../ir/types.js';
 import { encodeModel } from '../onnx/io.js';
 import { zerosTensor, type Tensor } from './tensors.js';
 import {
   checkProviderInstalled,
+  DeviceError,
   executionProviders,
   explainProviderError,
   parseDevice,
@@ -50,6 +53,35 @@ export function sessionOptions(opts: RuntimeOptions = {}): ort.InferenceSession.
     enableMemPattern: true,
     ...(opts.profilePrefix ? { enableProfiling: true, profileFilePrefix: opts.profilePrefix } : {}),
   };
+}
+
+/**
+ * Fails early, in words, when `device` cannot run a session here (provider library missing, no
+ * GPU, wrong CUDA, no WebGPU adapter): onnxruntime may list a provider yet lack its libraries or
+ * hardware, which it reports only when a session is made.
+ */
+export async function checkDevice(opts: RuntimeOptions = {}): Promise<void> {
+  const dev = parseDevice(opts.device);
+  if (dev.kind === 'cpu') return;
+  const g = new Graph();
+  g.inputs.push({ name: 'x', type: { kind: 'tensor', elemType: DataType.FLOAT, shape: [1] } });
+  new GraphBuilder(g).node('Identity', ['x'], {}, { outputs: ['y'] });
+  g.outputs.push({ name: 'y', type: { kind: 'tensor', elemType: DataType.FLOAT, shape: [1] } });
+  const bytes = encodeModel(makeModel(g, 17));
+  // onnxruntime's own log of a missing provider library is a raw multi-line dump: the error below
+  // says it plainly. (The log level is process-wide and set once: GPU runs log fatal errors only.)
+  ort.env.logLevel = 'fatal';
+  try {
+    const s = await ort.InferenceSession.create(bytes, { ...sessionOptions(opts), logSeverityLevel: 4 });
+    await s.release();
+  } catch (e) {
+    const explained = explainProviderError(dev, e);
+    if (explained instanceof DeviceError) throw explained;
+    throw new DeviceError(
+      `--device ${opts.device} cannot be used: onnxruntime could not start its ${dev.kind === 'cuda' ? 'CUDA' : 'WebGPU'} provider (${(e as Error).message.split('\n')[0]}). ` +
+        (dev.kind === 'cuda' ? 'Reinstall onnxruntime-node with CUDA binaries: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm install` (needs CUDA 12 and cuDNN 9), or use --device cpu.' : 'Check the Vulkan driver, or use --device cpu.'),
+    );
+  }
 }
 
 export async function createSession(model: Model | Uint8Array, opts: RuntimeOptions = {}, extra: ort.InferenceSession.SessionOptions = {}): Promise<Session> {

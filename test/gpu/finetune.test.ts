@@ -37,7 +37,7 @@ describe.skipIf(webgpuSkipReason !== undefined)('finetune on --device webgpu', (
     const r = await finetune({
       model: 'builtin:cnnb', data, imageSize: 16, batchSize: 8, epochs: 2, maxStepsPerEpoch: 4, valFraction: 0.25,
       out: join(root, 'run'), quiet: true, device: 'webgpu', bnMomentum: 0.5,
-      onEvent: (e) => e.type === 'log' && logs.push(e.message),
+      onEvent: (e) => (e.type === 'note' || e.type === 'warning') && logs.push(e.message),
     });
     const placement = logs.filter((l) => l.includes('placement') || l.includes('FALLBACK') || l.includes('falls back'));
     expect(placement, logs.join('\n')).toHaveLength(3);
@@ -57,9 +57,9 @@ describe.skipIf(webgpuSkipReason !== undefined)('finetune on --device webgpu', (
     await finetune({
       model: 'builtin:cnnb', method: 'bp', data, imageSize: 16, batchSize: 8, epochs: 1, maxStepsPerEpoch: 2, valFraction: 0.25,
       out: join(root, 'run'), quiet: true, device: 'webgpu', noExport: true,
-      onEvent: (e) => e.type === 'log' && logs.push(e.message),
+      onEvent: (e) => (e.type === 'note' || e.type === 'warning') && logs.push(e.message),
     });
     expect(logs.join('\n')).toMatch(/block 0 network train step: FALLBACK: 1 of \d+ nodes not on WebGpuExecutionProvider \(1× Dropout on CPU; e\.g\. '.*[Dd]ropout.*'\)/);
-    expect(logs).toContain("WARNING: this run falls back to onnxruntime's CPU EP for some nodes on --device webgpu (listed per block above): it runs, slower, with tensors copied each step");
+    expect(logs).toContain("this run falls back to onnxruntime's CPU EP for some nodes on --device webgpu (listed per block above): it runs, slower, with tensors copied each step");
   }, 600_000);
 });

@@ -1,12 +1,13 @@
 /** `sff-finetune bench`: the paper's measurements (its Tables 2–4) on this machine. */
 import type { Argv, CommandModule } from 'yargs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { note, printResult, type OutputArgs } from '../output.js';
 import { defaultPaperOptions, runPaper, SUITES, type Suite } from '../../bench/paper.js';
 import type { Method } from '../../train/options.js';
 import type { ThroughputCase } from '../../bench/throughput.js';
 import { DEVICE_HELP, parseDevice } from '../../runtime/providers.js';
 
-interface BenchArgs {
+interface BenchArgs extends OutputArgs {
   suite: string;
   epochs?: number;
   seeds?: string;
@@ -90,8 +91,9 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
     const d = defaultPaperOptions({ name });
     const methods = argv.methods ? (argv.methods.split(',').map((m) => m.trim()) as Method[]) : undefined;
     if (methods?.some((m) => !['bp', 'cwc', 'sff'].includes(m))) throw new Error(`--methods: use bp, cwc, sff; got '${argv.methods}'`);
-    await runPaper({
+    const report = await runPaper({
       ...d,
+      log: (line) => note(argv, line),
       suites,
       ...(argv.epochs !== undefined ? { epochs: argv.epochs } : {}),
       seeds: parseSeeds(argv.seeds),
@@ -112,5 +114,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       ...(argv.device ? { device: parseDevice(argv.device) && argv.device } : {}),
       ...(argv['throughput-cases'] ? { throughputCases: parseThroughputCases(argv['throughput-cases']) } : {}),
     });
+    const resultsDir = argv['results-dir'] ? resolve(argv['results-dir']) : d.resultsDir;
+    printResult(argv, report, () => (argv['dry-run'] ? 'dry run: nothing measured' : `${join(resultsDir, `${name}.json`)}\n${join(resultsDir, `${name}.md`)}`));
   },
 };

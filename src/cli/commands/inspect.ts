@@ -11,6 +11,7 @@ import { prepareModel } from '../../train/model.js';
 import { planStages } from '../../train/stages.js';
 import { stagePlacements, type BlockPlacement } from '../../train/placement.js';
 import { benchRunConfig } from '../../bench/throughput.js';
+import { printResult, type OutputArgs } from '../output.js';
 
 export interface InspectOptions {
   /** 'auto' (default), 'cuts', or explicit cut tensor names. */
@@ -182,9 +183,8 @@ export function parseBlockSpec(s: string | undefined): BlockSpec {
   return s.split(',').map((t) => t.trim()).filter(Boolean);
 }
 
-export interface InspectArgs {
+export interface InspectArgs extends OutputArgs {
   model: string;
-  json: boolean;
   blocks?: string;
   'image-size'?: string;
   device?: string;
@@ -206,7 +206,6 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
   builder: (y: Argv<object>) =>
     y
       .positional('model', { type: 'string', demandOption: true, describe: 'the .onnx file' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' })
       .option('blocks', { type: 'string', describe: "block boundaries: 'auto' (module scopes, else cuts), 'cuts' (every cut), or cut tensor names T1,T2,…" })
       .option('image-size', { type: 'string', describe: 'input size H or H,W (needed when the model has symbolic height/width)' })
       .option('device', { type: 'string', describe: `${DEVICE_HELP}: also build every block's train and eval graphs for it and report which nodes run on it (CPU fallback)` })
@@ -214,15 +213,15 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
   handler: async (args) => {
     const report = await inspectModel(args.model, { blocks: parseBlockSpec(args.blocks), imageSize: parseImageSize(args['image-size']) });
     const placement = args.device && parseDevice(args.device).kind !== 'cpu' ? await devicePlacement(args) : undefined;
-    if (args.json) console.log(JSON.stringify(placement ? { ...report, placement } : report, null, 2));
-    else {
-      console.log(formatInspectReport(report));
+    printResult(args, placement ? { ...report, placement } : report, () => {
+      const lines = [formatInspectReport(report)];
       if (placement) {
-        console.log(`\nPlacement on --device ${args.device} (SFF train step and eval graph of each block, batch ${args.batch}):`);
-        for (const p of placement) console.log(`  block ${p.index} ${p.name}\n${placementLines(p.index, p.name, p.train, p.eval).join('\n')}`);
+        lines.push('', `Placement on --device ${args.device} (SFF train step and eval graph of each block, batch ${args.batch}):`);
+        for (const p of placement) lines.push(`  block ${p.index} ${p.name}`, ...placementLines(p.index, p.name, p.train, p.eval));
         const off = placement.reduce((a, p) => a + p.train.fallback.length + p.eval.fallback.length, 0);
-        console.log(off ? `FALLBACK: ${off} nodes would run on the CPU instead of ${placement[0]!.train.provider}` : `every node on ${placement[0]?.train.provider ?? 'the device'}`);
+        lines.push(off ? `FALLBACK: ${off} nodes would run on the CPU instead of ${placement[0]!.train.provider}` : `every node on ${placement[0]?.train.provider ?? 'the device'}`);
       }
-    }
+      return lines.join('\n');
+    });
   },
 };

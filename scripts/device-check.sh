@@ -53,19 +53,31 @@ build_runtime() {
   # Runtime dependencies only (dependencies and installed optionalDependencies, recursively).
   node --input-type=module -e '
     import { readFileSync, existsSync } from "node:fs";
-    import { join } from "node:path";
-    const seen = new Set();
+    import { dirname, join, relative } from "node:path";
+    // Node resolution: a dependency is the nearest node_modules/<name> from the requiring package
+    // up to the root. Top-level ones are copied; nested ones come with their parent folder.
+    const top = new Set();
+    const visited = new Set();
+    const find = (from, name) => {
+      for (let dir = from; ; dir = dirname(dir)) {
+        const hit = join(dir, "node_modules", name);
+        if (existsSync(join(hit, "package.json"))) return hit;
+        if (dir === "." || dir === dirname(dir)) return undefined;
+      }
+    };
     const walk = (pkgDir) => {
+      if (visited.has(pkgDir)) return;
+      visited.add(pkgDir);
       const pkg = JSON.parse(readFileSync(join(pkgDir, "package.json"), "utf8"));
       for (const d of [...Object.keys(pkg.dependencies ?? {}), ...Object.keys(pkg.optionalDependencies ?? {})]) {
-        const dir = join("node_modules", d);
-        if (seen.has(d) || !existsSync(join(dir, "package.json"))) continue;
-        seen.add(d);
+        const dir = find(pkgDir, d);
+        if (!dir) continue;
+        if (relative(".", dir) === join("node_modules", d)) top.add(d);
         walk(dir);
       }
     };
     walk(".");
-    console.log([...seen].sort().join("\n"));
+    console.log([...top].sort().join("\n"));
   ' >.device/tmp/deps
   while read -r dep; do
     mkdir -p "$stage/node_modules/$(dirname "$dep")"

@@ -53,8 +53,9 @@ export function bindingDir(): string {
 export const CUDA_PROVIDER_LIBRARIES = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'];
 
 const CUDA_INSTALL_HINT =
-  'Install onnxruntime-node with its CUDA provider: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm install` (CUDA 12 and cuDNN 9 on the machine), ' +
-  'or use --device webgpu (bundled; needs a Vulkan driver) or --device cpu.';
+  'Install onnxruntime-node with its CUDA provider: `ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js` ' +
+  '(with npm 10: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm install`; network needed, CUDA 12 and cuDNN 9 on the machine); ' +
+  'or use --device webgpu (bundled; needs a Vulkan driver), or use --device cpu.';
 
 /**
  * Checks, before any session is made, that the device's provider can be loaded at all.
@@ -65,11 +66,11 @@ export function checkProviderInstalled(device: Device, dir = bindingDir()): void
   const name = device.kind;
   const backends = ort.listSupportedBackends?.() ?? [];
   if (!backends.some((b) => b.name === name))
-    throw new DeviceError(`this onnxruntime-node build has no ${name} execution provider (it has: ${backends.map((b) => b.name).join(', ') || 'cpu'}). ${name === 'cuda' ? CUDA_INSTALL_HINT : 'Use --device cpu.'}`);
+    throw new DeviceError(`--device ${name} cannot be used: this onnxruntime-node build has no ${name} execution provider (it has: ${backends.map((b) => b.name).join(', ') || 'cpu'}). ${name === 'cuda' ? CUDA_INSTALL_HINT : 'Use --device cpu.'}`);
   if (device.kind === 'cuda') {
     const missing = CUDA_PROVIDER_LIBRARIES.filter((f) => !existsSync(join(dir, f)));
     if (missing.length)
-      throw new DeviceError(`--device cuda: onnxruntime's CUDA provider library is not installed (${missing.join(', ')} missing in ${dir}). ${CUDA_INSTALL_HINT}`);
+      throw new DeviceError(`--device cuda cannot be used: onnxruntime's CUDA provider library is not installed (${missing.join(', ')} missing in ${dir}). ${CUDA_INSTALL_HINT}`);
   }
 }
 
@@ -122,7 +123,7 @@ export function explainProviderError(device: Device, err: unknown): unknown {
   if (device.kind === 'cpu' || !(err instanceof Error) || err instanceof DeviceError) return err;
   const hit = FAILURES.find((f) => f.device === device.kind && f.pattern.test(err.message));
   if (!hit) return err;
-  const e = new DeviceError(`--device ${device.kind === 'cuda' ? `cuda:${device.id}` : device.kind}: ${hit.explain.replace(/\.$/, '')} (onnxruntime: ${err.message.trim().split('\n')[0]!.slice(0, 300)})`);
+  const e = new DeviceError(`--device ${device.kind === 'cuda' ? `cuda:${device.id}` : device.kind} cannot be used: ${hit.explain.replace(/\.$/, '')} (onnxruntime: ${err.message.trim().split('\n')[0]!.slice(0, 300)})`);
   e.cause = err;
   return e;
 }

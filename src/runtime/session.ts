@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { encodeModel } from '../onnx/io.js';
 import { zerosTensor, type Tensor } from './tensors.js';
 import {
+  DeviceError,
   checkProviderInstalled,
   executionProviders,
   explainProviderError,
@@ -59,16 +60,27 @@ export function sessionOptions(opts: RuntimeOptions = {}): ort.InferenceSession.
  * list a GPU provider yet lack its libraries or an adapter, which it reports only when a session is made.
  */
 export async function checkDevice(opts: RuntimeOptions = {}): Promise<void> {
-  if (parseDevice(opts.device).kind === 'cpu') return;
+  const dev = parseDevice(opts.device);
+  if (dev.kind === 'cpu') return;
   const g = new Graph();
   g.inputs.push({ name: 'x', type: { kind: 'tensor', elemType: DataType.FLOAT, shape: [1] } });
   new GraphBuilder(g).node('Identity', ['x'], {}, { outputs: ['y'] });
   g.outputs.push({ name: 'y', type: { kind: 'tensor', elemType: DataType.FLOAT, shape: [1] } });
-  // onnxruntime's own log of a missing provider library is a raw multi-line dump: createSession's
-  // error says it plainly (providers.ts). The log level is process-wide: GPU runs log fatal errors only.
+  const bytes = encodeModel(makeModel(g, 17));
+  // onnxruntime's own log of a missing provider library is a raw multi-line dump: the error below
+  // says it plainly. (The log level is process-wide and set once: GPU runs log fatal errors only.)
   ort.env.logLevel = 'fatal';
-  const s = await createSession(encodeModel(makeModel(g, 17)), opts, { logSeverityLevel: 4 });
-  await s.release();
+  try {
+    const s = await ort.InferenceSession.create(bytes, { ...sessionOptions(opts), logSeverityLevel: 4 });
+    await s.release();
+  } catch (e) {
+    const explained = explainProviderError(dev, e);
+    if (explained instanceof DeviceError) throw explained;
+    throw new DeviceError(
+      `--device ${opts.device} cannot be used: onnxruntime could not start its ${dev.kind === 'cuda' ? 'CUDA' : 'WebGPU'} provider (${(e as Error).message.split('\n')[0]}). ` +
+        (dev.kind === 'cuda' ? 'Reinstall onnxruntime-node with CUDA binaries: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm install` (needs CUDA 12 and cuDNN 9), or use --device cpu.' : 'Check the Vulkan driver, or use --device cpu.'),
+    );
+  }
 }
 
 export async function createSession(model: Model | Uint8Array, opts: RuntimeOptions = {}, extra: ort.InferenceSession.SessionOptions = {}): Promise<Session> {

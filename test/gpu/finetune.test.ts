@@ -1,7 +1,8 @@
 /**
  * A tiny SFF run end to end on the WebGPU EP (CNNB at 16×16 on 48 rendered shapes, 3 classes):
  * every block's sessions placed on the GPU (the run log says so), and the exported model,
- * evaluated by the CPU EP, reaches the accuracy the run measured on the GPU.
+ * evaluated by the CPU EP, reaches the accuracy the run measured on the GPU. And a run with a
+ * node the EP lacks (BP's training-mode Dropout) names it and warns.
  */
 import { describe, expect, it } from 'vitest';
 import { mkdirSync, mkdtempSync } from 'node:fs';
@@ -36,7 +37,7 @@ describe.skipIf(webgpuSkipReason !== undefined)('finetune on --device webgpu', (
     const r = await finetune({
       model: 'builtin:cnnb', data, imageSize: 16, batchSize: 8, epochs: 2, maxStepsPerEpoch: 4, valFraction: 0.25,
       out: join(root, 'run'), quiet: true, device: 'webgpu', bnMomentum: 0.5,
-      onEvent: (e) => e.type === 'log' && logs.push(e.message),
+      onEvent: (e) => (e.type === 'note' || e.type === 'warning') && logs.push(e.message),
     });
     const placement = logs.filter((l) => l.includes('placement') || l.includes('FALLBACK') || l.includes('falls back'));
     expect(placement, logs.join('\n')).toHaveLength(3);
@@ -46,5 +47,19 @@ describe.skipIf(webgpuSkipReason !== undefined)('finetune on --device webgpu', (
     const onCpu = await evaluateModel(r.modelPath!, { data, split: 'val', device: 'cpu' });
     expect(onCpu.accuracy).toBeCloseTo(r.exportCheck!.accuracy, 5);
     expect(onCpu.accuracy).toBeCloseTo(r.exportCheck!.trainingAccuracy, 5);
+  }, 600_000);
+
+  it('a run that falls back says so: the BP baseline’s training-mode Dropout has no WebGPU kernel', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'sff-webgpu-bp-'));
+    const data = join(root, 'data');
+    await shapesFolder(data);
+    const logs: string[] = [];
+    await finetune({
+      model: 'builtin:cnnb', method: 'bp', data, imageSize: 16, batchSize: 8, epochs: 1, maxStepsPerEpoch: 2, valFraction: 0.25,
+      out: join(root, 'run'), quiet: true, device: 'webgpu', noExport: true,
+      onEvent: (e) => (e.type === 'note' || e.type === 'warning') && logs.push(e.message),
+    });
+    expect(logs.join('\n')).toMatch(/block 0 network train step: FALLBACK: 1 of \d+ nodes not on WebGpuExecutionProvider \(1× Dropout on CPU; e\.g\. '.*[Dd]ropout.*'\)/);
+    expect(logs).toContain("this run falls back to onnxruntime's CPU EP for some nodes on --device webgpu (listed per block above): it runs, slower, with tensors copied each step");
   }, 600_000);
 });

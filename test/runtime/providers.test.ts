@@ -49,14 +49,14 @@ describe('--device', () => {
 describe.skipIf(cudaInstalled)('--device cuda without the CUDA provider library', () => {
   it('says which library is missing where, and how to install it, before any session starts', () => {
     expect(() => checkProviderInstalled(parseDevice('cuda'))).toThrow(DeviceError);
-    expect(() => checkProviderInstalled(parseDevice('cuda'))).toThrow(/libonnxruntime_providers_shared\.so, libonnxruntime_providers_cuda\.so missing in .*onnxruntime-node.*ONNXRUNTIME_NODE_INSTALL=cuda12 npm install/);
+    expect(() => checkProviderInstalled(parseDevice('cuda'))).toThrow(/libonnxruntime_providers_shared\.so, libonnxruntime_providers_cuda\.so missing in .*onnxruntime-node.*ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules\/onnxruntime-node\/script\/install\.js/);
     // Also for a folder given explicitly (e.g. a partial install).
     expect(() => checkProviderInstalled(parseDevice('cuda:1'), mkdtempSync(join(tmpdir(), 'sff-noort-')))).toThrow(/CUDA provider library is not installed/);
   });
   it('a session on cuda fails with that DeviceError, not onnxruntime’s bare message', async () => {
     const err = await createSession(createModel('cnn', { imageSize: 8 }), { device: 'cuda' }).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(DeviceError);
-    expect((err as Error).message).toMatch(/^--device cuda: onnxruntime's CUDA provider library is not installed/);
+    expect((err as Error).message).toMatch(/^--device cuda cannot be used: onnxruntime's CUDA provider library is not installed/);
   });
 });
 
@@ -75,7 +75,7 @@ describe('provider failures in words', () => {
     it(native.slice(0, 60), () => {
       const e = explainProviderError(cuda, new Error(native));
       expect(e).toBeInstanceOf(DeviceError);
-      expect((e as Error).message).toMatch(/^--device cuda:0: /);
+      expect((e as Error).message).toMatch(/^--device cuda:0 cannot be used: /);
       expect((e as Error).message).toMatch(want);
       expect((e as Error).message).toContain(native.slice(0, 40));
     });
@@ -97,7 +97,7 @@ describe('--device webgpu with no adapter', () => {
     const env = { ...process.env, VK_ICD_FILENAMES: join(dir, 'no-such-icd.json'), VK_DRIVER_FILES: join(dir, 'no-such-icd.json') };
     const r = spawnSync('node', [cli, 'eval', join(dir, 'cnn.onnx'), '--data', 'builtin:shapes', '--device', 'webgpu'], { cwd: root, env, encoding: 'utf8' });
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/sff-finetune: --device webgpu: no GPU adapter: .*Vulkan driver.*VK_ICD_FILENAMES/);
+    expect(r.stderr).toMatch(/sff-finetune: --device webgpu cannot be used: no GPU adapter: .*Vulkan driver.*VK_ICD_FILENAMES/);
   }, 60_000);
 });
 

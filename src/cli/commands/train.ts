@@ -50,7 +50,8 @@ export function trainOptions(argv: TrainArgs): FinetuneOptions {
     // On --resume, model and data come from the checkpoint unless given (empty: not given).
     model: argv.model ?? (argv.resume ? '' : DEMO.model),
     data: argv.data ?? (argv.resume ? '' : DEMO.data),
-    ...(demo ? { epochs: DEMO.epochs, out: DEMO.out } : {}),
+    // The demo's folder is throwaway: a second demo replaces the first.
+    ...(demo ? { epochs: DEMO.epochs, out: DEMO.out, overwrite: true } : {}),
   };
   const set = <K extends keyof FinetuneOptions>(k: K, v: FinetuneOptions[K] | undefined) => {
     if (v !== undefined) o[k] = v;

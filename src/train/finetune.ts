@@ -6,6 +6,7 @@ import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { prepareData } from '../data/index.js';
 import { checkDevice, type RuntimeOptions } from '../runtime/session.js';
+import { checkMemory, stepActivationBytes } from '../util/limits.js';
 import { prepareModel } from './model.js';
 import { defaultOut, resolveConfig, resumedOptions, type FinetuneOptions } from './options.js';
 import { checkFreezeNames, styleOf, validateFinetuneOptions } from './validate.js';
@@ -69,6 +70,7 @@ async function finetuneIn(opts: FinetuneOptions, held: { folder?: RunFolder }): 
   const cfg = prior ?? resolveConfig(o, pm, data.classes);
   if (data.train.count < cfg.batchSize) throw new Error(`the training split has ${data.train.count} images, fewer than one batch of ${cfg.batchSize}: lower --batch-size`);
   log(`run    ${cfg.out}  (${cfg.method}, norm ${cfg.norm}, aux ${cfg.auxKernel}×${cfg.auxKernel}, lr ${cfg.lr}, batch ${cfg.batchSize}, ensemble ${cfg.ensemble}, seed ${cfg.seed})`);
+  checkMemory(stepActivationBytes(pm.blocks, cfg.batchSize), `a training step of ${cfg.batchSize} images of [${pm.inputShape.join('×')}]`, 'Lower --batch-size (or the image size).');
   const steps = Math.min(Math.floor(data.train.count / cfg.batchSize), cfg.maxStepsPerEpoch ?? Infinity);
   const bnWarning = runningStatsWarning({ blocks: pm.blocks, fromScratch: pm.fromScratch, ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}), totalSteps: steps * cfg.epochs });
   if (bnWarning) log(`warning: ${bnWarning}`);

@@ -15,11 +15,13 @@ import { mixSeed } from '../util/rng.js';
 import { createSession, type RuntimeOptions } from '../runtime/session.js';
 import type { TrainBlock } from '../blocks/block.js';
 import type { ParamLayout } from '../blocks/params.js';
-import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix } from './artifacts.js';
+import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix, initialParams } from './artifacts.js';
 import { BlockRunner } from './runner.js';
 import { bpBlock, type PreparedModel } from './model.js';
 import type { RunConfig } from './options.js';
 import { Plateau } from './schedule.js';
+import type { FinetuneEvent } from './events.js';
+import type { RunProgress } from './progress.js';
 
 export interface Stage {
   block: TrainBlock;
@@ -75,7 +77,7 @@ export async function buildBlockRunner({ block, objective }: Stage, spec: BlockR
   const hp = objective.params;
   const layout: ParamLayout = blockLayout(block, hp);
   const floats = (name: string) => new Float32Array(block.constants.get(name)!.raw.slice().buffer);
-  const init = layout.pack((name) => hp.find((p) => p.name === name)?.init ?? floats(name));
+  const init = initialParams(block, hp, layout);
   const adamw = { ...ADAMW_DEFAULTS, ...(spec.weightDecay !== undefined ? { weightDecay: spec.weightDecay } : {}) };
   const train = encodeModel(await buildTrainStep({ block, objective, classes: spec.classes, batchSize: spec.batchSize, adamw, ...(spec.bnMomentum !== undefined ? { bnMomentum: spec.bnMomentum } : {}) }, layout));
   const evalGraph = spec.withEval ? encodeModel(buildEvalGraph(block, objective, layout, spec.classes)) : undefined;
@@ -101,9 +103,20 @@ export interface Trainer extends Stage {
   seconds: number;
 }
 
-export async function buildTrainers(pm: PreparedModel, cfg: RunConfig, runtime: RuntimeOptions, log: (s: string) => void): Promise<Trainer[]> {
+export async function buildTrainers(
+  pm: PreparedModel,
+  cfg: RunConfig,
+  runtime: RuntimeOptions,
+  emit: (e: FinetuneEvent) => void,
+  progress: RunProgress,
+  signal?: AbortSignal,
+): Promise<Trainer[]> {
   const trainers: Trainer[] = [];
-  for (const stage of planStages(pm, cfg)) {
+  const stages = planStages(pm, cfg);
+  const phase = progress.phase('build', stages.length, 'blocks');
+  phase.update(0);
+  for (const stage of stages) {
+    signal?.throwIfAborted();
     const { block, objective, role } = stage;
     const t0 = performance.now();
     const runner = await buildBlockRunner(stage, {
@@ -117,11 +130,20 @@ export async function buildTrainers(pm: PreparedModel, cfg: RunConfig, runtime: 
       graphsDir: join(cfg.out, 'blocks'),
     });
     const headParamCount = objective.params.reduce((a, p) => a + p.init.length, 0);
-    log(
-      `  block ${block.index} ${block.name.padEnd(12)} out ${block.outputShape.join('×').padEnd(12)} params ${String(runner.layout.total - headParamCount).padStart(9)} + head ${headParamCount}` +
-        `${isFrozen(cfg, block) ? ' (frozen)' : ''}${role === 'probe' ? ' (linear head on the detached last block)' : ''}  graphs built in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
-    );
+    emit({
+      type: 'block',
+      index: block.index,
+      name: block.name,
+      outputShape: block.outputShape,
+      params: runner.layout.total - headParamCount,
+      headParams: headParamCount,
+      frozen: isFrozen(cfg, block),
+      probe: role === 'probe',
+      buildSeconds: (performance.now() - t0) / 1000,
+    });
     trainers.push({ ...stage, runner, plateau: Plateau.start(cfg.lr, cfg.lrPatience), headParamCount, seconds: 0 });
+    phase.update(trainers.length);
   }
+  phase.end();
   return trainers;
 }

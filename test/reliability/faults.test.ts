@@ -64,7 +64,7 @@ describe('signals (CLI)', () => {
     expect(existsSync(join(out, 'model.onnx'))).toBe(true);
     expect(existsSync(join(out, '.sff-lock'))).toBe(false);
     const resumed = await exec('node', [cli, '--resume', out, '--epochs', String(epochs + 1), '--no-export'], { cwd: root });
-    expect(resumed.stdout + resumed.stderr).toMatch(new RegExp(`resume from epoch ${epochs}`));
+    expect(resumed.stdout + resumed.stderr).toMatch(new RegExp(`resume from epoch ${epochs + 1}`));
   }, 180_000);
 
   it('SIGTERM behaves as SIGINT; a second signal exits at once with the checkpoint whole', async () => {

@@ -102,7 +102,7 @@ describe('finetune (built-in CNNB on built-in shapes)', () => {
     const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (written.push(String(c)), true));
     const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (written.push(String(c)), true));
     const { quiet: _unused, ...opts } = base(out, { epochs: 3 });
-    const err = await finetune({
+    const result = await finetune({
       ...opts,
       signal: controller.signal,
       onEvent: (e) => {
@@ -110,11 +110,14 @@ describe('finetune (built-in CNNB on built-in shapes)', () => {
         // Abort during the second epoch: the first epoch's checkpoint stays.
         if (e.type === 'step' && e.epoch === 1 && e.step === 3) controller.abort();
       },
-    }).catch((e) => e);
+    });
     stdout.mockRestore();
     stderr.mockRestore();
     expect(written).toEqual([]);
-    expect(err.name).toBe('AbortError');
+    // Aborted: the unfinished epoch is dropped, the best epoch so far exported, the run marked interrupted.
+    expect(result.interrupted).toBe(true);
+    expect(result.history).toHaveLength(1);
+    expect(events.find((e) => e.type === 'interrupted')).toMatchObject({ type: 'interrupted', epochs: 1, exportedEpoch: 1 });
     const types = new Set(events.map((e) => e.type));
     for (const t of ['model', 'data', 'config', 'block', 'progress', 'step', 'epoch']) expect(types.has(t as FinetuneEvent['type']), t).toBe(true);
     const epoch = events.find((e) => e.type === 'epoch')!;

@@ -15,7 +15,8 @@ const cli = join(root, 'dist/cli/main.js');
 const EPOCHS = 4;
 const args = ['--image-size', '16', '--batch-size', '32', '--max-steps', '6', '--epochs', String(EPOCHS), '--threads', '1'];
 
-function metrics(out: string): { epoch: number; val: { acc: number[]; loss: number[] }; ensemble: { acc: number } }[] {
+/** metrics.jsonl: per-block values keyed by block name. */
+function metrics(out: string): { epoch: number; val: { acc: Record<string, number>; loss: Record<string, number> }; ensemble: { acc: number } }[] {
   return readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
 }
 
@@ -62,7 +63,7 @@ describe('kill-and-resume loop (CLI)', () => {
     const b = metrics(out);
     expect(b.map((m) => m.epoch)).toEqual(a.map((m) => m.epoch));
     expect(b.at(-1)!.val.acc).toEqual(a.at(-1)!.val.acc);
-    b.at(-1)!.val.loss.forEach((l, k) => expect(Math.abs(l - a.at(-1)!.val.loss[k]!)).toBeLessThan(1e-5));
+    for (const [block, l] of Object.entries(b.at(-1)!.val.loss)) expect(Math.abs(l - a.at(-1)!.val.loss[block]!)).toBeLessThan(1e-5);
     expect(b.at(-1)!.ensemble.acc).toBe(a.at(-1)!.ensemble.acc);
     expect(readFileSync(join(out, 'model.onnx')).equals(readFileSync(join(whole, 'model.onnx')))).toBe(true);
   }, 400_000);

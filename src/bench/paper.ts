@@ -211,6 +211,8 @@ export function planPaperRuns(o: PaperOptions): PlannedRun[] {
           seed,
           epochs: o.epochs,
           out: join(o.workDir, id),
+          // The bench's own folder (train.log beside the run): a run without bench-result.json is retrained.
+          overwrite: true,
           noExport: true,
           ...(lr !== undefined ? { lr } : {}),
           ...(o.maxSteps ? { maxStepsPerEpoch: o.maxSteps } : {}),

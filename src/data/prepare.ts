@@ -10,6 +10,7 @@ import {
   awaitPendingWrite, cacheFile, cacheKey, defaultCacheDir, readCache, removeStaleTemps, writeCacheInBackground, type CacheHeader,
 } from './cache.js';
 import { DataError } from './errors.js';
+import { checkMemory } from '../util/limits.js';
 import { isCifar, loadCifar } from './formats/cifar.js';
 import { isIdx, loadIdx } from './formats/idx.js';
 import { listClassTree, loadImageFolder, splitLayout } from './formats/imageFolder.js';
@@ -167,6 +168,7 @@ function checkAlloc(bytes: number, what: string): void {
       `buffer limit. Use a smaller --subset or image size.`,
     );
   }
+  checkMemory(bytes, `${what}: the decoded images`, 'Use a smaller --subset or image size.');
 }
 
 function fileStats(files: string[], root: string): [string, number, number][] {

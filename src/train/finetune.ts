@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { prepareData } from '../data/index.js';
 import { checkDevice, type RuntimeOptions } from '../runtime/session.js';
+import { checkMemory, stepActivationBytes } from '../util/limits.js';
 import { prepareModel } from './model.js';
 import { defaultOut, resolveConfig, resumedOptions, type FinetuneOptions } from './options.js';
 import { checkFreezeNames, styleOf, validateFinetuneOptions } from './validate.js';
@@ -81,6 +82,7 @@ async function finetuneIn(opts: FinetuneOptions, held: { folder?: RunFolder }): 
   for (const w of data.warnings) emit({ type: 'warning', message: w });
   const cfg = prior ?? resolveConfig(o, pm, data.classes);
   if (data.train.count < cfg.batchSize) throw new Error(`the training split has ${data.train.count} images, fewer than one batch of ${cfg.batchSize}: lower --batch-size`);
+  checkMemory(stepActivationBytes(pm.blocks, cfg.batchSize), `a training step of ${cfg.batchSize} images of [${pm.inputShape.join('×')}]`, 'Lower --batch-size (or the image size).');
   const configPath = writeRunConfig(cfg, runtimeChoices(opts), data, resumed ? resumed.header.epoch + 1 : 0);
   emit({ type: 'config', config: cfg, path: configPath });
   const steps = Math.min(Math.floor(data.train.count / cfg.batchSize), cfg.maxStepsPerEpoch ?? Infinity);

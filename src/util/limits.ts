@@ -35,6 +35,15 @@ export function checkMemory(bytes: number, what: string, advice: string): void {
     throw new LimitError(`${what} would need about ${formatBytes(bytes)}, more than the ${formatBytes(budget)} this process may use. ${advice}`);
 }
 
+/**
+ * A lower estimate of what one training step of `batch` images holds: every block's input and
+ * output activations (float32), each kept for the backward pass with its gradient.
+ */
+export function stepActivationBytes(blocks: readonly { inputShape: readonly number[]; outputShape: readonly number[] }[], batch: number): number {
+  const elements = (s: readonly number[]) => s.reduce((a, d) => a * d, 1);
+  return blocks.reduce((a, b) => a + 2 * 4 * batch * (elements(b.inputShape) + elements(b.outputShape)), 0);
+}
+
 function kindOf(st: Stats): string {
   if (st.isDirectory()) return 'a folder';
   if (st.isFIFO()) return 'a named pipe (FIFO)';

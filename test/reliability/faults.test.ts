@@ -64,7 +64,6 @@ describe('signals (CLI)', () => {
     expect(existsSync(join(out, 'model.onnx'))).toBe(true);
     expect(existsSync(join(out, '.sff-lock'))).toBe(false);
     const resumed = await exec('node', [cli, '--resume', out, '--epochs', String(epochs + 1), '--no-export'], { cwd: root });
-    // The resumed run continues at the epoch after the checkpoint's.
     expect(resumed.stdout + resumed.stderr).toMatch(new RegExp(`resume from epoch ${epochs + 1}`));
   }, 180_000);
 
@@ -97,7 +96,7 @@ describe('devices and ops', () => {
     const r = await exec('node', [cli, ...RUN, '--epochs', '1', '--device', 'cuda', '-o', out], { cwd: root }).catch((e) => e as { code: number; stderr: string });
     if (!('code' in r) || r.code === 0) return; // a machine with CUDA: nothing to refuse
     expect(r.code).toBe(2);
-    expect(r.stderr.trim()).toMatch(/^sff-finetune: --device cuda: onnxruntime's CUDA provider library is not installed .*ONNXRUNTIME_NODE_INSTALL=cuda12 npm install.*or --device cpu\.$/s);
+    expect(r.stderr.trim()).toMatch(/^sff-finetune: --device cuda cannot be used: .*ONNXRUNTIME_NODE_INSTALL=cuda12 npm install.*or use --device cpu\.$/s);
     expect(r.stderr).not.toMatch(/onnxruntime_src|provider_bridge/);
     expect(existsSync(out)).toBe(false);
   }, 60_000);

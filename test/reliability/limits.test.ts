@@ -13,6 +13,7 @@ import { modelToProto } from '../../src/onnx/codec.js';
 import { importModel } from '../../src/import/index.js';
 import { prepareData } from '../../src/data/index.js';
 import { memoryBudget } from '../../src/util/limits.js';
+import { finetune } from '../../src/train/finetune.js';
 import sharp from 'sharp';
 import { craftedCnn } from './crafted.js';
 
@@ -81,6 +82,13 @@ describe('declared sizes against what is there', () => {
     await expect(importModel(decodeModel(bytes, 'x.onnx'))).rejects.toThrow(/would need about .* GiB, more than the .* this process may use/);
     expect(memoryBudget()).toBeGreaterThan(0);
   });
+  it('a training batch that would not fit is refused before training, naming --batch-size', async () => {
+    const dir = tmp();
+    saveModel(craftedCnn({ size: 64 }), join(dir, 'm.onnx'));
+    process.env.SFF_MEMORY_LIMIT_MB = '30'; // the data (1100 images of 64×64) fits, a step of 64 does not
+    await expect(finetune({ model: join(dir, 'm.onnx'), data: 'builtin:shapes', subset: 100, batchSize: 64, epochs: 1, out: join(dir, 'run'), quiet: true, threads: 1 }))
+      .rejects.toThrow(/a training step of 64 images of \[3×64×64\] would need about .* MiB, more than the 30\.0 MiB this process may use\. Lower --batch-size/);
+  }, 60_000);
   it('the CLI names the problem (exit 2, no V8 abort)', () => {
     const dir = tmp();
     saveModel(craftedCnn({ size: 100_000 }), join(dir, 'big.onnx'));
@@ -96,5 +104,5 @@ describe('declared sizes against what is there', () => {
     }
     expect(status).toBe(2);
     expect(stderr).toMatch(/^sff-finetune: input 'image' \[N, 3, 100000, 100000\]/);
-  });
+  }, 60_000);
 });

@@ -107,17 +107,17 @@ describe('finetune (built-in CNNB on built-in shapes)', () => {
       signal: controller.signal,
       onEvent: (e) => {
         events.push(e);
-        // Abort during the second epoch: the first epoch's checkpoint stays, and it is the one exported.
+        // Abort during the second epoch: the first epoch's checkpoint stays.
         if (e.type === 'step' && e.epoch === 1 && e.step === 3) controller.abort();
       },
     });
     stdout.mockRestore();
     stderr.mockRestore();
     expect(written).toEqual([]);
+    // Aborted: the unfinished epoch is dropped, the best epoch so far exported, the run marked interrupted.
     expect(result.interrupted).toBe(true);
     expect(result.history).toHaveLength(1);
-    const stop = events.find((e) => e.type === 'interrupted');
-    expect(stop?.type === 'interrupted' && stop.epochs).toBe(1);
+    expect(events.find((e) => e.type === 'interrupted')).toMatchObject({ type: 'interrupted', epochs: 1, exportedEpoch: 1 });
     const types = new Set(events.map((e) => e.type));
     for (const t of ['model', 'data', 'config', 'block', 'progress', 'step', 'epoch']) expect(types.has(t as FinetuneEvent['type']), t).toBe(true);
     const epoch = events.find((e) => e.type === 'epoch')!;

@@ -65,7 +65,8 @@ export function trainOptions(argv: TrainArgs, file: Partial<FinetuneOptions> = {
   if (!demo && !argv.resume && (!model || !data))
     throw new UsageError(model ? 'give the training data with --data DIR (an image folder, CIFAR binaries, IDX files or builtin:shapes)' : 'give a model: sff-finetune model.onnx --data DIR');
   const o: FinetuneOptions = {
-    ...(demo ? { epochs: DEMO.epochs, out: DEMO.out } : {}),
+    // The demo's folder is throwaway: a second demo replaces the first.
+    ...(demo ? { epochs: DEMO.epochs, out: DEMO.out, overwrite: true } : {}),
     ...file,
     // On --resume, model and data come from the checkpoint unless given (empty: not given).
     model: model ?? (argv.resume ? '' : DEMO.model),

@@ -1,76 +1,119 @@
 /**
  * The main job: SFF fine-tuning of an ONNX classifier, as a pipeline:
- * data → model and blocks → one trainer per block → epoch loop → export and its check → report.
+ * data → model and blocks → config.json → one trainer per block → epoch loop → export and its check → summary.
+ * It reports through structured events (./events.ts) and prints nothing unless asked (`quiet: false`).
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { resolve } from 'node:path';
 import { prepareData } from '../data/index.js';
-import type { RuntimeOptions } from '../runtime/session.js';
+import { checkDevice, type RuntimeOptions } from '../runtime/session.js';
 import { prepareModel } from './model.js';
-import { resolveConfig, resumedOptions, type FinetuneOptions } from './options.js';
+import { defaultOut, resolveConfig, resumedOptions, type FinetuneOptions } from './options.js';
+import { checkFreezeNames, styleOf, validateFinetuneOptions } from './validate.js';
+import { explainWriteFault, openRunFolder, resumedConfig, type RunFolder } from './runFolder.js';
 import { buildTrainers, isFrozen } from './stages.js';
 import { readRunCheckpoint, restoreRunState, weightsOfAll, type RunState } from './runState.js';
 import { runEpochs, sequentialStepper, trainableParams } from './loop.js';
 import { exportBest } from './exportCheck.js';
-import { exportCheckLine, summarise, type FinetuneResult } from './report.js';
+import { createReporter, type FinetuneResult } from './report.js';
 import { peakRssMB } from './metrics.js';
+import { writeMetricsFiles } from './metricsFiles.js';
+import { runtimeChoices, writeRunConfig } from './configFile.js';
+import { RunProgress } from './progress.js';
 import { runningStatsWarning } from './batchnorm.js';
 import { EarlyStopping } from './schedule.js';
+import type { FinetuneEvent } from './events.js';
 
 export { NonFiniteLossError } from './loop.js';
 export type { FinetuneResult } from './report.js';
 
-export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
-  const emit = opts.onEvent ?? (() => {});
-  const log = (message: string) => {
-    if (!opts.quiet) console.log(message);
-    emit({ type: 'log', message });
+export async function finetune(options: FinetuneOptions): Promise<FinetuneResult> {
+  const opts = validateFinetuneOptions(options);
+  const held: { folder?: RunFolder } = {};
+  try {
+    return await finetuneIn(opts, held);
+  } catch (e) {
+    throw held.folder ? explainWriteFault(e, held.folder.dir) : e;
+  } finally {
+    held.folder?.release();
+  }
+}
+
+/** The run itself; `held.folder` is the run folder once claimed (locked), released by `finetune`. */
+async function finetuneIn(opts: FinetuneOptions, held: { folder?: RunFolder }): Promise<FinetuneResult> {
+  const print = opts.quiet === false ? createReporter({ stream: process.stderr, verbosity: opts.verbosity ?? 'normal' }) : undefined;
+  const emit = (e: FinetuneEvent) => {
+    print?.(e);
+    opts.onEvent?.(e);
   };
-  const resumed = opts.resume ? readRunCheckpoint(opts.resume) : undefined;
-  const prior = resumed?.header.config;
+  const note = (message: string) => emit({ type: 'note', message });
+  const signal = opts.signal;
+  signal?.throwIfAborted();
+  const progress = new RunProgress(emit);
+  // A resumed run keeps its configuration, in the folder given (wherever it was first written);
+  // only --epochs and inputs that moved may change: see resumedConfig.
+  const resumeDir = opts.resume !== undefined ? resolve(opts.resume) : undefined;
+  const resumed = resumeDir ? readRunCheckpoint(resumeDir) : undefined;
+  const prior = resumed ? resumedConfig(resumed.header.config, opts, resumeDir!) : undefined;
   const o = resumedOptions(opts, prior);
   const rt: RuntimeOptions = { device: opts.device, threads: opts.threads, memArena: opts.memArena };
 
-  // Data, model and blocks, and the run's configuration.
+  await checkDevice(rt); // a device that cannot run fails here, before any work
+  // Data, model and blocks, and the run's configuration (written to config.json before any step).
   const pm = await prepareModel(o.model, { blocks: o.blocks ?? 'auto', imageSize: o.imageSize });
-  log(`model  ${pm.description}`);
+  emit({ type: 'model', source: o.model, description: pm.description, blocks: pm.blocks.length });
+  if ((o.method ?? 'sff') !== 'bp') checkFreezeNames(o.freeze ?? [], pm.blocks, styleOf(opts));
+  // The folder is claimed (locked, checked) before the data is decoded: refusals come first.
+  held.folder = openRunFolder({
+    out: prior?.out ?? resolve(opts.out ?? defaultOut(pm.shortName)),
+    resume: !!prior, overwrite: !!opts.overwrite, inputs: [o.model, o.data, ...(o.testData ? [o.testData] : [])], log: note,
+  });
+  let decode: ReturnType<RunProgress['phase']> | undefined;
   const data = await prepareData({
     path: o.data, imageSize: pm.imageSize, channels: pm.inputShape[0]!, normalize: o.normalize ?? pm.normalize, seed: o.seed, valFraction: o.valFraction,
     ...(o.subset ? { subset: o.subset } : {}), ...(o.testData ? { testPath: o.testData } : {}), ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}), ...(prior ? { expectClasses: prior.classes } : {}),
+    onProgress: (done, total) => (decode ??= progress.phase('decode', total, 'images')).update(done),
   });
-  log(`data   ${data.source}${data.skipped.length ? `; ${data.skipped.length} unreadable images skipped` : ''}`);
-  for (const s of data.skipped.slice(0, 5)) log(`       skipped ${s.path}: ${s.reason}`);
-  const cfg = prior ? { ...prior, epochs: o.epochs ?? prior.epochs } : resolveConfig(o, pm, data.classes);
+  decode?.end();
+  emit({ type: 'data', source: data.source, classes: data.classes, train: data.train.count, val: data.val.count, ...(data.test ? { test: data.test.count } : {}), skipped: data.skipped });
+  for (const w of data.warnings) emit({ type: 'warning', message: w });
+  const cfg = prior ?? resolveConfig(o, pm, data.classes);
   if (data.train.count < cfg.batchSize) throw new Error(`the training split has ${data.train.count} images, fewer than one batch of ${cfg.batchSize}: lower --batch-size`);
-  mkdirSync(cfg.out, { recursive: true });
-  log(`run    ${cfg.out}  (${cfg.method}, norm ${cfg.norm}, aux ${cfg.auxKernel}×${cfg.auxKernel}${cfg.headPool ? ` head pool ${cfg.headPool}` : ''}, lr ${cfg.lr}, batch ${cfg.batchSize}, ensemble ${cfg.ensemble}, seed ${cfg.seed})`);
+  const configPath = writeRunConfig(cfg, runtimeChoices(opts), data, resumed ? resumed.header.epoch + 1 : 0);
+  emit({ type: 'config', config: cfg, path: configPath });
   const steps = Math.min(Math.floor(data.train.count / cfg.batchSize), cfg.maxStepsPerEpoch ?? Infinity);
   const bnWarning = runningStatsWarning({ blocks: pm.blocks, fromScratch: pm.fromScratch, ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}), totalSteps: steps * cfg.epochs });
-  if (bnWarning) log(`warning: ${bnWarning}`);
+  if (bnWarning) emit({ type: 'warning', message: bnWarning });
 
   // One trainer per block; the run state fresh or from the checkpoint.
-  const trainers = await buildTrainers(pm, cfg, rt, log);
+  const trainers = await buildTrainers(pm, cfg, rt, emit, progress, signal);
+  const blockNames = trainers.map((t) => t.block.name);
   const run: RunState = { history: [], best: { epoch: -1, states: weightsOfAll(trainers) }, stop: new EarlyStopping(undefined, cfg.stopPatience), startEpoch: 0 };
-  const metricsPath = join(cfg.out, 'metrics.jsonl');
   if (resumed) {
     restoreRunState(resumed, trainers, run);
-    // Drop metric lines of epochs after the checkpoint (a run killed mid-epoch may have written none, but be exact).
-    writeFileSync(metricsPath, run.history.map((m) => JSON.stringify(m) + '\n').join(''));
-    log(`resume from epoch ${run.startEpoch} (checkpoint in ${cfg.out})`);
-  } else if (existsSync(metricsPath)) rmSync(metricsPath);
+    emit({ type: 'resume', fromEpoch: run.startEpoch + 1, out: cfg.out });
+  }
+  // Rewritten from the history: a resumed run drops lines of epochs after its checkpoint, a new one starts empty.
+  writeMetricsFiles(cfg.out, run.history, blockNames);
 
-  const stoppedEarly = await runEpochs({ cfg, trainers, data, run, stepper: sequentialStepper(trainers.map((t) => t.runner)), steps, emit, log });
+  const valBatches = Math.ceil(data.val.count / cfg.batchSize);
+  progress.plan({ epochsLeft: cfg.epochs - run.startEpoch, epochs: cfg.epochs, stepsPerEpoch: steps, valBatches, exportCheck: !opts.noExport });
+  const stoppedEarly = await runEpochs({ cfg, trainers, data, run, stepper: sequentialStepper(trainers.map((t) => t.runner)), steps, emit, progress, ...(signal ? { signal } : {}) });
+  // Stopped by the signal before the last epoch (the unfinished epoch was dropped).
+  const interrupted = !!signal?.aborted && !stoppedEarly && run.history.length < cfg.epochs;
 
   const best = run.best.epoch >= 0 ? run.history[run.best.epoch] : run.history.at(-1);
   const result: FinetuneResult = {
     out: cfg.out, config: cfg, history: run.history, best, peakRssMB: peakRssMB(), trainableParams: trainableParams(trainers), stoppedEarly,
-    blocks: trainers.map((t) => ({ name: t.block.name, params: t.runner.layout.total - t.headParamCount, headParams: t.headParamCount, frozen: isFrozen(cfg, t.block) })),
+    ...(interrupted ? { interrupted } : {}),
+    blocks: trainers.map((t) => ({ index: t.block.index, name: t.block.name, params: t.runner.layout.total - t.headParamCount, headParams: t.headParamCount, frozen: isFrozen(cfg, t.block) })),
   };
   if (!opts.noExport && best) {
-    Object.assign(result, await exportBest(pm, trainers, run.best, best.ensemble.weights, data, cfg, rt));
-    log(exportCheckLine(result.exportCheck!));
+    const exported = await exportBest(pm, trainers, run.best, best, data, cfg, rt, progress);
+    Object.assign(result, exported);
+    emit({ type: 'export', path: exported.modelPath, sidecar: exported.sidecarPath, check: exported.exportCheck, heads: exported.exportedHeads, ...(exported.latency ? { latency: exported.latency } : {}) });
   }
-  summarise(result, trainers, log);
+  emit({ type: 'summary', result });
+  if (interrupted) emit({ type: 'interrupted', out: cfg.out, epochs: run.history.length, ...(result.modelPath ? { exportedEpoch: run.best.epoch + 1 } : {}) });
   await Promise.all(trainers.map((t) => t.runner.release()));
   return result;
 }

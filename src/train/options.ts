@@ -3,7 +3,10 @@ import { resolve, join } from 'node:path';
 import { DATA_DEFAULTS } from '../data/index.js';
 import { DEFAULT_HEAD_POOL, defaultAuxKernel, type HeadPoolSetting, type NormPlacement } from '../sff/head.js';
 import { formatEnsemble, parseEnsemble } from '../sff/ensemble.js';
+import { safeFileName } from '../util/paths.js';
 import type { PreparedModel } from './model.js';
+import type { FinetuneEvent } from './events.js';
+import type { Verbosity } from './report.js';
 
 export interface FinetuneOptions {
   /** Path to an .onnx model, or `builtin:<cnn|cnnb|resnet18|mobilenetv3-small>`. */
@@ -48,28 +51,47 @@ export interface FinetuneOptions {
   /** Plateau patience per block (epochs, default 10) and early-stopping patience (default 30). */
   lrPatience?: number;
   stopPatience?: number;
-  /** Resume from the checkpoint in this folder. */
+  /** Resume from the checkpoint in this folder (and keep writing there). */
   resume?: string;
+  /** Start afresh in a non-empty or finished output folder, replacing what is there. */
+  overwrite?: boolean;
   memArena?: boolean;
   cacheDir?: string;
   /** Stop each epoch after this many steps (quick runs and tests). */
   maxStepsPerEpoch?: number;
   /** Skip the export and its check. */
   noExport?: boolean;
-  /** Print nothing (library use); events still reach `onEvent`. */
+  /** Which aux heads the exported model carries: those the ensemble uses (default) or all, each as a goodness output. */
+  exportHeads?: ExportHeads;
+  /** What the exported `scores` output holds: the weighted goodness (logits, default) or its softmax. */
+  exportScores?: ExportScores;
+  /** Storage type of the exported weights (float16 halves the file; computation stays float32). */
+  exportDtype?: ExportDtype;
+  /**
+   * The library prints nothing unless asked: `quiet: false` writes the human log (see
+   * ./reporter.ts) to stderr at `verbosity`. Events always reach `onEvent`.
+   */
   quiet?: boolean;
+  verbosity?: Verbosity;
   onEvent?: (e: FinetuneEvent) => void;
+  /**
+   * Aborting stops the run after the step in flight: the unfinished epoch is dropped, the last
+   * finished epoch's checkpoint kept, the best epoch so far exported, and the result marked `interrupted`
+   * (aborted while the graphs are still being built, it rejects with an AbortError).
+   */
+  signal?: AbortSignal;
 }
+
+export type ExportHeads = 'ensemble' | 'all';
+export type ExportScores = 'logits' | 'probabilities';
+export type ExportDtype = 'float32' | 'float16';
 
 /** An option value outside its range (the message names the option and the range). */
 export class OptionError extends Error {
   override name = 'OptionError';
 }
 
-export type FinetuneEvent =
-  | { type: 'log'; message: string }
-  | { type: 'epoch'; metrics: import('./metrics.js').EpochMetrics }
-  | { type: 'step'; epoch: number; step: number; steps: number; losses: number[] };
+export type { FinetuneEvent } from './events.js';
 
 /** The resolved configuration, stored in checkpoints so a resume rebuilds the same run. */
 export type Method = 'sff' | 'bp' | 'cwc';
@@ -102,6 +124,10 @@ export interface RunConfig {
   stopPatience: number;
   maxStepsPerEpoch?: number;
   classes: string[];
+  /** Export choices (absent in checkpoints written before they existed: the defaults then). */
+  exportHeads?: ExportHeads;
+  exportScores?: ExportScores;
+  exportDtype?: ExportDtype;
 }
 
 /** The training defaults, stated once (the data defaults live in `DATA_DEFAULTS`). */
@@ -139,9 +165,9 @@ export function resolveConfig(opts: FinetuneOptions, pm: ModelFacts, classes: st
   const size = pm.imageSize;
   return {
     method: opts.method ?? TRAIN_DEFAULTS.method,
-    model: opts.model,
-    data: opts.data,
-    out: resolve(opts.out ?? join('artifacts', pm.shortName)),
+    model: resolveInput(opts.model),
+    data: resolveInput(opts.data),
+    out: resolve(opts.out ?? defaultOut(pm.shortName)),
     epochs: opts.epochs ?? TRAIN_DEFAULTS.epochs,
     batchSize: opts.batchSize ?? defaultBatchSize(size),
     lr: opts.lr ?? defaultLr(pm.fromScratch),
@@ -160,17 +186,31 @@ export function resolveConfig(opts: FinetuneOptions, pm: ModelFacts, classes: st
     normalize: opts.normalize ?? pm.normalize ?? DATA_DEFAULTS.normalize,
     augment: opts.augment ?? false,
     ...(opts.subset ? { subset: opts.subset } : {}),
-    ...(opts.testData ? { testData: opts.testData } : {}),
+    ...(opts.testData ? { testData: resolveInput(opts.testData) } : {}),
     imageSize: size,
     valFraction: opts.valFraction ?? DATA_DEFAULTS.valFraction,
     lrPatience: opts.lrPatience ?? TRAIN_DEFAULTS.lrPatience,
     stopPatience: opts.stopPatience ?? TRAIN_DEFAULTS.stopPatience,
     ...(opts.maxStepsPerEpoch ? { maxStepsPerEpoch: opts.maxStepsPerEpoch } : {}),
     classes,
+    exportHeads: opts.exportHeads ?? 'ensemble',
+    exportScores: opts.exportScores ?? 'logits',
+    exportDtype: opts.exportDtype ?? 'float32',
   };
 }
 
 /** A resumed run keeps its configuration; only the number of epochs may be raised. */
+/** The options of a resumed run: the checkpoint's configuration (see runFolder.ts `resumedConfig`) over what was given. */
 export function resumedOptions(opts: FinetuneOptions, prior: RunConfig | undefined): FinetuneOptions {
-  return prior ? { ...opts, ...prior, imageSize: prior.imageSize[0], epochs: opts.epochs ?? prior.epochs } : opts;
+  return prior ? { ...opts, ...prior, imageSize: prior.imageSize[0] } : opts;
+}
+
+/** The default output folder of a model: its name made safe as a folder name (`...onnx` must not mean the working folder). */
+export function defaultOut(shortName: string): string {
+  return join('artifacts', safeFileName(shortName, 'model'));
+}
+
+/** Input paths absolute in the configuration (stored relative to the run folder); built-ins as they are. */
+function resolveInput(p: string): string {
+  return p.startsWith('builtin:') ? p : resolve(p);
 }

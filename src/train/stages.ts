@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeModel } from '../onnx/io.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { pathInside, safeFileName } from '../util/paths.js';
 import { numElements } from '../ir/tensor.js';
 import { resolveHeadPool } from '../sff/head.js';
 import { classifierObjective, cwcObjective, linearProbe, sffObjective, type Objective } from '../sff/objective.js';
@@ -16,11 +17,13 @@ import { createSession, type RuntimeOptions } from '../runtime/session.js';
 import type { TrainBlock } from '../blocks/block.js';
 import type { ParamLayout } from '../blocks/params.js';
 import type { GradFormulations } from '../autodiff/index.js';
-import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix } from './artifacts.js';
+import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix, initialParams } from './artifacts.js';
 import { BlockRunner } from './runner.js';
 import { bpBlock, type PreparedModel } from './model.js';
 import type { RunConfig } from './options.js';
 import { Plateau } from './schedule.js';
+import type { FinetuneEvent } from './events.js';
+import type { RunProgress } from './progress.js';
 
 export interface Stage {
   block: TrainBlock;
@@ -78,7 +81,7 @@ export function initialWeights({ block, objective }: Stage): { layout: ParamLayo
   const hp = objective.params;
   const layout: ParamLayout = blockLayout(block, hp);
   const floats = (name: string) => new Float32Array(block.constants.get(name)!.raw.slice().buffer);
-  const params = layout.pack((name) => hp.find((p) => p.name === name)?.init ?? floats(name));
+  const params = initialParams(block, hp, layout);
   return { layout, params, state: new Map(block.state.map((s) => [s, floats(s)])) };
 }
 
@@ -96,8 +99,10 @@ export async function buildBlockRunner(stage: Stage, spec: BlockRunnerSpec): Pro
   const evalGraph = spec.withEval ? encodeModel(buildEvalGraph(block, objective, layout, spec.classes)) : undefined;
   if (spec.graphsDir) {
     mkdirSync(spec.graphsDir, { recursive: true });
-    writeFileAtomic(join(spec.graphsDir, `block${block.index}_${block.name}.train.onnx`), train);
-    if (evalGraph) writeFileAtomic(join(spec.graphsDir, `block${block.index}_${block.name}.eval.onnx`), evalGraph);
+    // Block names come from the model (module scopes): sanitised, and the result checked to stay in the folder.
+    const stem = `block${block.index}_${safeFileName(block.name)}`;
+    writeFileAtomic(pathInside(spec.graphsDir, [`${stem}.train.onnx`], `block ${block.index}'s graph file`), train);
+    if (evalGraph) writeFileAtomic(pathInside(spec.graphsDir, [`${stem}.eval.onnx`], `block ${block.index}'s graph file`), evalGraph);
   }
   const rt = (kind: string): RuntimeOptions => ({ ...spec.runtime, ...(spec.runtime.profilePrefix ? { profilePrefix: `${spec.runtime.profilePrefix}${kind}_${block.index}` } : {}) });
   const sessions = { train: await createSession(train, rt('train')), ...(evalGraph ? { eval: await createSession(evalGraph, rt('eval')) } : {}) };
@@ -114,9 +119,20 @@ export interface Trainer extends Stage {
   seconds: number;
 }
 
-export async function buildTrainers(pm: PreparedModel, cfg: RunConfig, runtime: RuntimeOptions, log: (s: string) => void): Promise<Trainer[]> {
+export async function buildTrainers(
+  pm: PreparedModel,
+  cfg: RunConfig,
+  runtime: RuntimeOptions,
+  emit: (e: FinetuneEvent) => void,
+  progress: RunProgress,
+  signal?: AbortSignal,
+): Promise<Trainer[]> {
   const trainers: Trainer[] = [];
-  for (const stage of planStages(pm, cfg)) {
+  const stages = planStages(pm, cfg);
+  const phase = progress.phase('build', stages.length, 'blocks');
+  phase.update(0);
+  for (const stage of stages) {
+    signal?.throwIfAborted();
     const { block, objective, role } = stage;
     const t0 = performance.now();
     const runner = await buildBlockRunner(stage, {
@@ -130,11 +146,20 @@ export async function buildTrainers(pm: PreparedModel, cfg: RunConfig, runtime: 
       graphsDir: join(cfg.out, 'blocks'),
     });
     const headParamCount = objective.params.reduce((a, p) => a + p.init.length, 0);
-    log(
-      `  block ${block.index} ${block.name.padEnd(12)} out ${block.outputShape.join('×').padEnd(12)} params ${String(runner.layout.total - headParamCount).padStart(9)} + head ${headParamCount}` +
-        `${isFrozen(cfg, block) ? ' (frozen)' : ''}${role === 'probe' ? ' (linear head on the detached last block)' : ''}  graphs built in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
-    );
+    emit({
+      type: 'block',
+      index: block.index,
+      name: block.name,
+      outputShape: block.outputShape,
+      params: runner.layout.total - headParamCount,
+      headParams: headParamCount,
+      frozen: isFrozen(cfg, block),
+      probe: role === 'probe',
+      buildSeconds: (performance.now() - t0) / 1000,
+    });
     trainers.push({ ...stage, runner, plateau: Plateau.start(cfg.lr, cfg.lrPatience), headParamCount, seconds: 0 });
+    phase.update(trainers.length);
   }
+  phase.end();
   return trainers;
 }

@@ -40,11 +40,11 @@ export const DEFAULT_HEAD_POOL: HeadPoolSetting = 'off';
 export const HEAD_POOL_AUTO_MIN_SIDE = 8;
 
 /** Parses a `--head-pool` value; the error names the flag and the accepted values. */
-export function parseHeadPool(value: string | number): HeadPoolSetting {
+export function parseHeadPool(value: string | number, flag = '--head-pool'): HeadPoolSetting {
   const v = String(value).trim();
   if (v === 'auto' || v === 'off') return v;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`--head-pool ${v}: give auto, off, or a whole pool factor ≥ 1 (e.g. 2 pools the block output 2×2 before the aux conv)`);
+  if (!Number.isInteger(n) || n < 1) throw new Error(`${flag} ${v}: give auto, off, or a whole pool factor ≥ 1 (e.g. 2 pools the block output 2×2 before the aux conv)`);
   return n === 1 ? 'off' : n;
 }
 

@@ -127,6 +127,6 @@ export function optionsFromConfigFile(parsed: unknown, file: string): Partial<Fi
 /** FinetuneOptions fields an options file may set. */
 export const KNOWN_OPTIONS = [
   'model', 'data', 'method', 'out', 'epochs', 'batchSize', 'lr', 'weightDecay', 'bnMomentum', 'seed', 'threads', 'device',
-  'ensemble', 'norm', 'auxKernel', 'blocks', 'freeze', 'normalize', 'augment', 'subset', 'testData', 'imageSize',
+  'ensemble', 'norm', 'auxKernel', 'headPool', 'blocks', 'freeze', 'normalize', 'augment', 'subset', 'testData', 'imageSize',
   'valFraction', 'lrPatience', 'stopPatience', 'memArena', 'cacheDir', 'maxStepsPerEpoch', 'noExport', 'exportHeads', 'exportScores', 'exportDtype',
 ] as const satisfies readonly (keyof FinetuneOptions)[];

@@ -244,6 +244,9 @@ export function resumedConfig(prior: RunConfig, opts: FinetuneOptions, dir: stri
     if (given === undefined || (key === 'auxKernel' && given === 'auto') || (key === 'ensemble' && given === 'auto') || (key === 'norm' && given === 'auto')) continue;
     if (!same(given, prior[key])) differences.push(`${flag} ${JSON.stringify(given)} (the run has ${JSON.stringify(prior[key]) ?? 'none'})`);
   }
+  // Head pooling: absent in the run's configuration means off.
+  if (opts.headPool !== undefined && !same(opts.headPool === 'off' ? undefined : opts.headPool, prior.headPool))
+    differences.push(`--head-pool ${JSON.stringify(opts.headPool)} (the run has ${JSON.stringify(prior.headPool ?? 'off')})`);
   if (opts.imageSize !== undefined && !same([opts.imageSize, opts.imageSize], prior.imageSize))
     differences.push(`--image-size ${opts.imageSize} (the run has ${prior.imageSize.join('×')})`);
   for (const [key, flag] of [['model', 'the model'], ['data', '--data'], ['testData', '--test']] as const) {

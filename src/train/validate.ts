@@ -4,6 +4,7 @@
  * work starts, and a bad one is refused naming the option as the caller spelt it (`--batch-size`
  * on the command line, `batchSize` in the library).
  */
+import { parseHeadPool } from '../sff/head.js';
 import { parseEnsemble } from '../sff/ensemble.js';
 import { parseNormalize } from '../data/preprocess.js';
 import { OptionError, type FinetuneOptions } from './options.js';
@@ -30,6 +31,7 @@ const FLAGS: Partial<Record<Key, string>> = {
   ensemble: 'ensemble',
   norm: 'norm',
   auxKernel: 'aux-kernel',
+  headPool: 'head-pool',
   blocks: 'blocks',
   freeze: 'freeze',
   normalize: 'normalize',
@@ -180,7 +182,7 @@ export function validateFinetuneOptions(raw: FinetuneOptions, style: OptionStyle
       `${optionName('valFraction', style)} 0 leaves no validation split, and the best epoch, learning-rate plateaus and early stopping are all judged on it; use a fraction such as 0.1`,
     );
   for (const [key, value] of Object.entries(input)) {
-    if (value === undefined || key === 'onEvent' || key === 'signal' || key === 'freeze' || key === 'auxKernel') continue;
+    if (value === undefined || key === 'onEvent' || key === 'signal' || key === 'freeze' || key === 'auxKernel' || key === 'headPool') continue;
     const name = optionName(key as Key, style);
     const rule = RULES[key as Key];
     if (!rule) continue; // options without a rule here (callbacks, new options) are the caller's
@@ -199,6 +201,16 @@ export function validateFinetuneOptions(raw: FinetuneOptions, style: OptionStyle
     if (Array.isArray(aux)) throw new OptionError(`${name} was given ${aux.length} times (${aux.map(show).join(', ')}); give it once`);
     out.auxKernel = checkRule(name, { kind: 'int', min: 1, max: 31, what: 'pixels (the kernel is square)' }, aux) as number;
   } else if (aux === 'auto') delete out.auxKernel;
+  const pool = input.headPool;
+  if (pool !== undefined) {
+    const name = optionName('headPool', style);
+    if (Array.isArray(pool)) throw new OptionError(`${name} was given ${pool.length} times (${pool.map(show).join(', ')}); give it once`);
+    try {
+      out.headPool = parseHeadPool(pool as string | number, name);
+    } catch (e) {
+      throw new OptionError((e as Error).message);
+    }
+  }
   if (input.freeze !== undefined) out.freeze = freezeList(input.freeze, optionName('freeze', style));
   if (typeof out.ensemble === 'string' && out.ensemble !== 'auto') {
     try {

@@ -8,7 +8,6 @@ import { optionsFromConfigFile } from '../../train/configFile.js';
 import { createReporter, formatEvent } from '../../train/report.js';
 import { NORMALIZE_PRESETS } from '../../data/preprocess.js';
 import { validateFinetuneOptions } from '../../train/validate.js';
-import { parseHeadPool } from '../../sff/head.js';
 import { UsageError } from '../errors.js';
 import { parsePipeline } from '../../train/pipeline/executor.js';
 import { closest } from '../suggest.js';
@@ -90,13 +89,7 @@ export function trainOptions(argv: TrainArgs, file: Partial<FinetuneOptions> = {
   set('norm', argv.norm as FinetuneOptions['norm']);
   // Raw values (a repeated flag is an array, --aux-kernel a string): the validator names what is wrong.
   set('auxKernel', argv['aux-kernel'] as FinetuneOptions['auxKernel']);
-  if (argv['head-pool'] !== undefined) {
-    try {
-      set('headPool', parseHeadPool(argv['head-pool']));
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-  }
+  set('headPool', argv['head-pool'] as FinetuneOptions['headPool']);
   set('blocks', argv.blocks);
   set('freeze', argv.freeze as unknown as string[] | undefined);
   set('normalize', argv.normalize);
@@ -193,7 +186,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('ensemble', { type: 'string', group: G.sff, describe: 'blocks whose scores are combined: all | last:K | weighted | auto', defaultDescription: 'auto: all from scratch, last:4 pretrained' })
       .option('norm', { type: 'string', group: G.sff, choices: ['auto', 'chain', 'head', 'none'], describe: 'where the per-block LayerNorm sits', defaultDescription: 'auto: chain from scratch, none pretrained' })
       .option('aux-kernel', { type: 'string', group: G.sff, requiresArg: true, describe: 'aux head conv kernel size: a number, or auto', defaultDescription: 'auto: 5 for ≤ 10 classes, else 3' })
-      .option('head-pool', { type: 'string', group: G.sff, describe: 'average-pool each block output N×N before its aux conv (a cheaper head): off | N | auto (high-resolution blocks down to 8–15 px)', defaultDescription: 'off' })
+      .option('head-pool', { type: 'string', group: G.sff, requiresArg: true, describe: 'a cheaper head: average-pool each block output N×N before its aux conv — off, N, or auto (high-resolution maps down to 8–15 px)', defaultDescription: 'off' })
       .option('blocks', { type: 'string', group: G.sff, describe: 'auto | cuts | comma-separated cut tensors', defaultDescription: 'auto' })
       .option('freeze', { type: 'string', group: G.sff, describe: 'comma-separated block names or indices to run forward only' })
       .option('normalize', {

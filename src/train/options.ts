@@ -168,7 +168,7 @@ function checkedBnMomentum(m: number): number {
 }
 
 /** The model facts that the defaults depend on. */
-export type ModelFacts = Pick<PreparedModel, 'imageSize' | 'fromScratch' | 'shortName' | 'normalize'> & { blocks: readonly unknown[] };
+export type ModelFacts = Pick<PreparedModel, 'imageSize' | 'fromScratch' | 'shortName' | 'normalize'> & Partial<Pick<PreparedModel, 'sourceDtype'>> & { blocks: readonly unknown[] };
 
 /** Resolves options against the model and the data's classes into the run's fixed configuration. */
 export function resolveConfig(opts: FinetuneOptions, pm: ModelFacts, classes: string[]): RunConfig {
@@ -205,7 +205,8 @@ export function resolveConfig(opts: FinetuneOptions, pm: ModelFacts, classes: st
     classes,
     exportHeads: opts.exportHeads ?? 'ensemble',
     exportScores: opts.exportScores ?? 'logits',
-    exportDtype: opts.exportDtype ?? 'float32',
+    // The export stores weights in the source model's type unless told otherwise (a float16 model stays float16).
+    exportDtype: opts.exportDtype ?? (pm.sourceDtype === 'float16' ? 'float16' : 'float32'),
   };
 }
 

@@ -10,7 +10,11 @@ import { batches, prepareData, type PreparedData } from '../data/index.js';
 import { encodeModel, saveModel, writeFileAtomic } from '../onnx/io.js';
 import { defaultAuxKernel } from '../sff/head.js';
 import { classifierObjective, cwcObjective, linearProbe, sffObjective, type Objective } from '../sff/objective.js';
-import { accuracy, combine, ensembleAccuracy, ensembleWeights, formatEnsemble, parseEnsemble } from '../sff/ensemble.js';
+import { accuracy, combine, ensembleAccuracy, ensembleWeights, formatEnsemble, parseEnsemble, reportedRules } from '../sff/ensemble.js';
+import { pooledLinearObjective } from '../sff/pooledLinear.js';
+import { parseSplit } from '../data/split.js';
+import { parseAugment, type AugmentPreset } from '../data/augment.js';
+import { modelScores, testReport, type TestMetrics } from './testReport.js';
 import { ADAMW_DEFAULTS } from '../optim/adamw.js';
 import { mixSeed } from '../util/rng.js';
 import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix } from './artifacts.js';
@@ -29,6 +33,9 @@ import { OptionError, type FinetuneOptions, type RunConfig } from './options.js'
 import type { TrainBlock } from './block.js';
 
 export const CHECKPOINT_FILE = 'checkpoint.sff';
+
+/** Whether pretrained graphs run their own head as a final block unless told otherwise (measured: README, Results). */
+const HEAD_BLOCK_BY_DEFAULT = false;
 
 export class NonFiniteLossError extends Error {
   override name = 'NonFiniteLossError';
@@ -56,6 +63,8 @@ export interface FinetuneResult {
   /** Trainable parameters, aux heads (and CwC-mod's linear probe) included. */
   trainableParams: number;
   stoppedEarly: boolean;
+  /** Accuracy on the held-out test split (--split with a test share, or --test DIR), computed once at the end. */
+  test?: TestMetrics;
 }
 
 function defaultLr(pm: PreparedModel): number {
@@ -67,8 +76,33 @@ function checkedBnMomentum(m: number): number {
   return m;
 }
 
+/** Validation and test shares of the training data: from --split, else --val-fraction and no test share. */
+function splitFractions(opts: FinetuneOptions): { valFraction: number; testFraction: number } {
+  if (opts.split !== undefined) {
+    if (opts.valFraction !== undefined) throw new OptionError('give either --split or --val-fraction, not both');
+    return parseSplit(opts.split);
+  }
+  return { valFraction: opts.valFraction ?? 0.2, testFraction: 0 };
+}
+
+function checkedAugment(v: boolean | string | undefined): AugmentPreset {
+  try {
+    return parseAugment(v);
+  } catch (e) {
+    throw new OptionError((e as Error).message);
+  }
+}
+
+function checkedPooledHeads(n: number, blocks: number): number {
+  if (!(Number.isInteger(n) && n >= 0 && n <= blocks)) throw new OptionError(`--pooled-heads must be an integer from 0 to the number of blocks (${blocks}), got ${n}`);
+  return n;
+}
+
 /** Resolves options against the model and data into the run's fixed configuration. */
 function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedData): RunConfig {
+  const headBlock = opts.headBlock === undefined || opts.headBlock === 'auto' ? !pm.fromScratch && pm.headBlock !== undefined && HEAD_BLOCK_BY_DEFAULT : opts.headBlock;
+  if (headBlock && !pm.headBlock) throw new OptionError(`--head-block: this model's head has no layers before its classifier to run as a block (${pm.description})`);
+  const { valFraction, testFraction } = splitFractions(opts);
   const size = pm.imageSize;
   const classes = data.classes;
   return {
@@ -91,11 +125,14 @@ function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedD
     blocks: opts.blocks ?? 'auto',
     freeze: opts.freeze ?? [],
     normalize: opts.normalize ?? pm.normalize ?? 'imagenet',
-    augment: opts.augment ?? false,
+    augment: checkedAugment(opts.augment),
     ...(opts.subset ? { subset: opts.subset } : {}),
     ...(opts.testData ? { testData: opts.testData } : {}),
     imageSize: size,
-    valFraction: opts.valFraction ?? 0.2,
+    valFraction,
+    ...(testFraction > 0 ? { testFraction } : {}),
+    headBlock,
+    pooledHeads: checkedPooledHeads(opts.pooledHeads ?? 0, pm.blocks.length),
     lrPatience: opts.lrPatience ?? 10,
     stopPatience: opts.stopPatience ?? 30,
     ...(opts.maxStepsPerEpoch ? { maxStepsPerEpoch: opts.maxStepsPerEpoch } : {}),
@@ -128,13 +165,18 @@ export interface Stage {
 export function planStages(pm: PreparedModel, cfg: RunConfig): Stage[] {
   const J = cfg.classes.length;
   if (cfg.method === 'bp') return [{ block: bpBlock(pm, J, cfg.seed), objective: classifierObjective(), role: 'layer' }];
-  const stages: Stage[] = pm.blocks.map((original) => {
+  const pooledFrom = pm.blocks.length - (cfg.pooledHeads ?? 0);
+  const body = cfg.method === 'sff' && cfg.headBlock && pm.headBlock ? [...pm.blocks, pm.headBlock] : pm.blocks;
+  const stages: Stage[] = body.map((original) => {
     // A frozen block keeps its weights; only its head learns (no gradient crosses the block).
     const block: TrainBlock = isFrozen(cfg, original) ? { ...original, trainable: [] } : original;
+    const seed = mixSeed(cfg.seed, block.index, 0x5ff);
     const objective =
       cfg.method === 'cwc'
         ? cwcObjective(block.outputShape[0]!, J)
-        : sffObjective({ channels: block.outputShape[0]!, classes: J, kernel: cfg.auxKernel, norm: cfg.norm, seed: mixSeed(cfg.seed, block.index, 0x5ff) }, headPrefix(block));
+        : original === pm.headBlock || block.index >= pooledFrom
+          ? pooledLinearObjective({ outputShape: block.outputShape, classes: J, seed }, headPrefix(block))
+          : sffObjective({ channels: block.outputShape[0]!, classes: J, kernel: cfg.auxKernel, norm: cfg.norm, seed }, headPrefix(block));
     return { block, objective, role: 'layer' as const };
   });
   if (cfg.method === 'cwc') {
@@ -218,7 +260,7 @@ function saveCheckpoint(cfg: RunConfig, trainers: Trainer[], epoch: number, stop
 
 function ensembleReport(sg: SplitGoodness, J: number, cfgRule: string): { layers: Record<string, number>; weights: number[]; acc: number } {
   const K = sg.goodness.length;
-  const rules = new Set(['all', 'weighted', cfgRule, ...(K > 4 ? ['last:4'] : [])]);
+  const rules = reportedRules(K, cfgRule);
   const layers: Record<string, number> = {};
   let chosen: number[] = [];
   for (const rule of rules) {
@@ -247,13 +289,14 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
 
   const pm = await prepareModel(o.model, { blocks: o.blocks ?? 'auto', imageSize: o.imageSize ?? prior?.imageSize[0] });
   log(`model  ${pm.description}`);
+  const fractions = prior ? { valFraction: prior.valFraction, testFraction: prior.testFraction ?? 0 } : splitFractions(o);
   const data = await prepareData({
     path: o.data,
     imageSize: pm.imageSize,
     channels: pm.inputShape[0]!,
     normalize: o.normalize ?? pm.normalize ?? 'imagenet',
     seed: o.seed ?? 0,
-    valFraction: o.valFraction ?? 0.2,
+    ...fractions,
     ...(o.subset ? { subset: o.subset } : {}),
     ...(o.testData ? { testPath: o.testData } : {}),
     ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
@@ -401,12 +444,13 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     trainableParams,
     stoppedEarly,
   };
+  // Export (and test) the best validation epoch's weights.
+  if (history.length) trainers.forEach((t, k) => t.runner.setWeights(best.states[k]!));
+  let exported: import('../ir/graph.js').Model | undefined;
   if (!opts.noExport && history.length) {
-    // Export the best validation epoch's weights.
-    trainers.forEach((t, k) => t.runner.setWeights(best.states[k]!));
     const modelPath = join(cfg.out, 'model.onnx');
     const weights = bestMetrics!.ensemble.weights;
-    const exported = buildExportModel({
+    exported = buildExportModel({
       inputName: pm.inputName,
       inputShape: pm.inputShape,
       blocks: trainers.map((t): ExportBlock => ({ block: t.block, objective: t.objective, layout: t.runner.layout, params: t.runner.currentParams(), state: t.runner.currentState() })),
@@ -423,6 +467,25 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
         `(max abs diff ${result.exportCheck.maxAbsDiff.toExponential(1)}, accuracy ${pct(result.exportCheck.accuracy)})`,
     );
   }
+  if (data.test && history.length) {
+    const session = exported ? await createSession(exported, rt) : undefined;
+    result.test = await testReport({
+      runners: trainers.map((t) => t.runner),
+      layerIdx,
+      val: data.val,
+      test: data.test,
+      source: data.source,
+      classes: J,
+      batchSize: cfg.batchSize,
+      mean: [...mean],
+      std: [...std],
+      rule: cfg.ensemble,
+      weights: bestMetrics!.ensemble.weights,
+      ...(session ? { exported: { session, inputName: pm.inputName } } : {}),
+    });
+    await session?.release();
+  }
+  writeSummary(result);
   summarise(result, trainers, log);
   await Promise.all(trainers.map((t) => t.runner.release()));
   return result;
@@ -452,15 +515,7 @@ async function checkExport(
   const reference = await collectGoodness(trainers.map((t) => t.runner), data.val, { batchSize: cfg.batchSize, classes: J, mean: data.preprocess.mean, std: data.preprocess.std });
   const refScores = combine(reference.goodness, weights);
   const session = await createSession(model, rt);
-  const dims = [data.val.channels, data.val.height, data.val.width];
-  const scores = new Float32Array(data.val.count * J);
-  let offset = 0;
-  for await (const batch of batches(data.val, { batchSize: cfg.batchSize, shuffle: false, seed: 0, epoch: 0, mean: data.preprocess.mean, std: data.preprocess.std })) {
-    const x = new ort.Tensor('float32', batch.x.subarray(0, batch.n * dims[0]! * dims[1]! * dims[2]!), [batch.n, ...dims]);
-    const out = await session.run({ [inputName]: x });
-    scores.set(out.scores!.data as Float32Array, offset * J);
-    offset += batch.n;
-  }
+  const scores = await modelScores(session, inputName, data.val, { classes: J, batchSize: cfg.batchSize, mean: data.preprocess.mean, std: data.preprocess.std });
   await session.release();
   let maxAbsDiff = 0;
   let scale = 0;
@@ -485,5 +540,28 @@ function summarise(r: FinetuneResult, trainers: Trainer[], log: (s: string) => v
   log(`  ensembles: ${Object.entries(b.val.layers).map(([k, v]) => `${k} ${pct(v)}`).join(', ')}`);
   log(`  throughput ${last.imagesPerSecond.toFixed(0)} img/s overall, peak memory ${r.peakRssMB.toFixed(0)} MB`);
   log(`  time per epoch ${formatSeconds(last.seconds)} (training ${formatSeconds(last.trainSeconds)}, ${(last.stepSeconds * 1000).toFixed(0)} ms/step), trainable params ${r.trainableParams.toLocaleString('en-US')} (aux heads included)`);
+  const t = r.test;
+  if (t) {
+    log(`  test (${t.count} images, never used for any choice): "layers" ${pct(t.ensemble.acc)} (${t.ensemble.rule})${t.exported !== undefined ? `, exported model ${pct(t.exported)}` : ''}`);
+    log(`    ensembles (weights fitted on validation): ${Object.entries(t.layers).map(([k, v]) => `${k} ${pct(v)}`).join(', ')}`);
+    log(`    blocks ${t.acc.map(pct).join(' ')}`);
+  }
   if (r.modelPath) log(`model written to ${r.modelPath}`);
+}
+
+/** summary.json: the run's configuration, its best validation epoch and its test accuracy, for tables and scripts. */
+function writeSummary(r: FinetuneResult): void {
+  const b = r.best;
+  const summary = {
+    config: r.config,
+    epochs: r.history.length,
+    bestEpoch: b?.epoch,
+    val: b ? { ensemble: b.ensemble, layers: b.val.layers, acc: b.val.acc } : undefined,
+    test: r.test,
+    exportCheck: r.exportCheck,
+    blocks: r.blocks,
+    trainableParams: r.trainableParams,
+    seconds: r.history.reduce((a, m) => a + m.seconds, 0),
+  };
+  writeFileAtomic(join(r.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
 }

@@ -8,7 +8,7 @@ import { getMetadata, type Model, type Node } from '../ir/graph.js';
 import { floatTensor, type TensorData } from '../ir/tensor.js';
 import { mixSeed, Rng } from '../util/rng.js';
 import { importModel, type ImportedModel } from '../import/index.js';
-import { splitIntoBlocksDetailed, type SplitMethod } from '../blocks/index.js';
+import { pretrainedHeadBlock, splitIntoBlocksDetailed, type Block, type SplitMethod } from '../blocks/index.js';
 import { createModel, isBuiltinModel, BUILTIN_MODELS } from '../models/index.js';
 import type { TrainBlock } from './block.js';
 
@@ -22,6 +22,11 @@ export interface PreparedModel {
   inputShape: number[];
   imageSize: [number, number];
   blocks: TrainBlock[];
+  /**
+   * The network's own head before its classifier (projection conv, pooling, penultimate
+   * layer), runnable as a final SFF block after `blocks`; absent when the head has none.
+   */
+  headBlock?: TrainBlock;
   splitMethod: SplitMethod;
   /** Randomly initialised (built-in or `create`d): the paper's setting, LayerNorm in the chain by default. */
   fromScratch: boolean;
@@ -59,7 +64,7 @@ export async function prepareModel(source: string, opts: PrepareModelOptions = {
     if (!s) throw new Error(`no shape known for '${v}'`);
     return s.dims.slice(1);
   };
-  const blocks: TrainBlock[] = split.blocks.map((b) => {
+  const toTrainBlock = (b: Block): TrainBlock => {
     const constants = new Map<string, TensorData>();
     for (const n of b.nodes) for (const i of n.inputs) if (inits.has(i)) constants.set(i, inits.get(i)!);
     return {
@@ -74,7 +79,9 @@ export async function prepareModel(source: string, opts: PrepareModelOptions = {
       inputShape: dimsOf(b.input),
       outputShape: dimsOf(b.output),
     };
-  });
+  };
+  const blocks = split.blocks.map(toTrainBlock);
+  const head = pretrainedHeadBlock(imported, blocks.length);
   const pre = getMetadata(model, 'sff.preprocess');
   const normalize = pre ? (({ mean, std }: { mean: number[]; std: number[] }) => `${mean.join(',')}/${std.join(',')}`)(JSON.parse(pre)) : undefined;
   const inputShape = imported.inputDims.slice(1);
@@ -85,6 +92,7 @@ export async function prepareModel(source: string, opts: PrepareModelOptions = {
     inputShape,
     imageSize: [inputShape[1]!, inputShape[2]!],
     blocks,
+    ...(head ? { headBlock: toTrainBlock(head) } : {}),
     splitMethod: split.method,
     fromScratch: getMetadata(model, 'sff.model') !== undefined,
     ...(normalize ? { normalize } : {}),

@@ -1,5 +1,6 @@
 /** Options of a fine-tuning run, their defaults, and how they are resolved against the model and data. */
 import type { NormPlacement } from '../sff/head.js';
+import type { AugmentPreset } from '../data/augment.js';
 
 export interface FinetuneOptions {
   /** Path to an .onnx model, or `builtin:<cnn|cnnb|resnet18|mobilenetv3-small>`. */
@@ -34,11 +35,21 @@ export interface FinetuneOptions {
   /** Block names or indices to run forward only (their heads still train). */
   freeze?: string[];
   normalize?: string;
-  augment?: boolean;
+  /** Augmentation preset (none | flip | crop | rrc | rrc-light, see data/augment.ts); true = crop. */
+  augment?: boolean | string;
   subset?: number;
   testData?: string;
   imageSize?: number;
   valFraction?: number;
+  /** train/val/test shares, e.g. "70/15/15": a stratified, seeded held-out test split (replaces valFraction). */
+  split?: string;
+  /**
+   * Run the pretrained network's own head (the layers between the last feature map and its
+   * classifier) as a final SFF block with a J-way pooled linear goodness head (auto: off).
+   */
+  headBlock?: boolean | 'auto';
+  /** The last K body blocks score with a pooled linear head instead of the aux conv (default 0). */
+  pooledHeads?: number;
   /** Plateau patience per block (epochs, default 10) and early-stopping patience (default 30). */
   lrPatience?: number;
   stopPatience?: number;
@@ -85,11 +96,17 @@ export interface RunConfig {
   blocks: string;
   freeze: string[];
   normalize: string;
-  augment: boolean;
+  /** A preset; checkpoints written before presets hold a boolean (true = crop). */
+  augment: AugmentPreset | boolean;
   subset?: number;
   testData?: string;
   imageSize: [number, number];
   valFraction: number;
+  /** Held-out test share of the training data (absent: none, or a separate --test set). */
+  testFraction?: number;
+  /** Absent in checkpoints written before these options existed (= false, 0). */
+  headBlock?: boolean;
+  pooledHeads?: number;
   lrPatience: number;
   stopPatience: number;
   maxStepsPerEpoch?: number;

@@ -25,11 +25,14 @@ interface TrainArgs {
   blocks?: string;
   freeze?: string;
   normalize?: string;
-  augment?: boolean;
+  augment?: string | boolean;
   subset?: number;
   test?: string;
   'image-size'?: number;
   'val-fraction'?: number;
+  split?: string;
+  'head-block'?: string;
+  'pooled-heads'?: number;
   'lr-patience'?: number;
   'stop-patience'?: number;
   resume?: string;
@@ -38,6 +41,13 @@ interface TrainArgs {
   'max-steps'?: number;
   export?: boolean;
   json?: boolean;
+}
+
+function headBlockOption(v: string | undefined): FinetuneOptions['headBlock'] {
+  if (v === undefined || v === 'auto') return v;
+  if (v === '' || v === 'true' || v === 'on') return true;
+  if (v === 'false' || v === 'off') return false;
+  throw new UsageError(`--head-block '${v}' is not understood: use on, off or auto`);
 }
 
 export function trainOptions(argv: TrainArgs): FinetuneOptions {
@@ -74,6 +84,9 @@ export function trainOptions(argv: TrainArgs): FinetuneOptions {
   set('testData', argv.test);
   set('imageSize', argv['image-size']);
   set('valFraction', argv['val-fraction']);
+  set('split', argv.split);
+  set('headBlock', headBlockOption(argv['head-block']));
+  set('pooledHeads', argv['pooled-heads']);
   set('lrPatience', argv['lr-patience']);
   set('stopPatience', argv['stop-patience']);
   set('resume', argv.resume);
@@ -107,11 +120,14 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('blocks', { type: 'string', describe: 'auto | cuts | comma-separated cut tensors' })
       .option('freeze', { type: 'string', describe: 'comma-separated block names or indices to run forward only' })
       .option('normalize', { type: 'string', describe: "imagenet | none | 'r,g,b/r,g,b' (mean/std of RGB in [0,1])" })
-      .option('augment', { type: 'boolean', describe: 'random crop with padding and horizontal flip (training split)' })
+      .option('augment', { type: 'string', describe: 'training augmentation preset: none | flip | crop (pad-crop + flip; the bare flag) | rrc (RandomResizedCrop 0.08–1 + flip, as torchvision) | rrc-light (area 0.35–1)' })
       .option('subset', { type: 'number', describe: 'train on N random training samples' })
-      .option('test', { type: 'string', describe: 'a separate test set to report on' })
+      .option('test', { type: 'string', describe: 'a separate test set, scored once at the end for the exported model (never used for a choice)' })
       .option('image-size', { type: 'number', describe: 'input size when the model does not fix it' })
       .option('val-fraction', { type: 'number', describe: 'validation share of the training data (default 0.2)' })
+      .option('split', { type: 'string', describe: 'train/val/test shares, e.g. 70/15/15: a held-out test split, scored once at the end and never used for a choice' })
+      .option('head-block', { type: 'string', describe: "on | off | auto: run the pretrained network's own head (up to its classifier) as a final block with a J-way pooled linear goodness head (auto: off)" })
+      .option('pooled-heads', { type: 'number', describe: 'the last K blocks score with a pooled linear head instead of the aux conv (default 0)' })
       .option('lr-patience', { type: 'number', describe: 'ReduceLROnPlateau patience per block (default 10)' })
       .option('stop-patience', { type: 'number', describe: 'early-stopping patience (default 30)' })
       .option('resume', { type: 'string', describe: 'continue the run in this output folder from its last finished epoch' })

@@ -12,7 +12,8 @@ import { probeShapes } from '../ir/shapes.js';
 import { tensorFromNumbers } from '../ir/tensor.js';
 import { buildGradients } from '../autodiff/index.js';
 import { bnRunningStatUpdate } from '../autodiff/gradients/BatchNormalization.js';
-import { appendGoodnessLoss, type HeadParam } from '../sff/head.js';
+import type { HeadParam } from '../sff/head.js';
+import { appendSmoothedLoss } from '../sff/smoothing.js';
 import type { Objective } from '../sff/objective.js';
 import { appendAdamW, type AdamWConfig } from '../optim/adamw.js';
 import { appendPack, appendUnpack, ParamLayout } from './params.js';
@@ -47,6 +48,8 @@ export interface BlockArtifactsSpec {
   adamw: AdamWConfig;
   /** PyTorch momentum for BN running statistics (ONNX momentum = 1 − this). */
   bnMomentum?: number;
+  /** Label smoothing ε of the block's loss (default 0, see sff/smoothing.ts). */
+  labelSmoothing?: number;
 }
 
 /** The parameter layout of a block: its trainables then its head's parameters. */
@@ -163,7 +166,7 @@ export async function buildTrainStep(spec: BlockArtifactsSpec, layout: ParamLayo
   renameUnpacked(g, appendUnpack(b, IO.params, layout));
   const y = appendBlockNodes(b, block, IO.x, true);
   const out = objective.append(b, y, (n) => n);
-  const loss = appendGoodnessLoss(b, out.scores, IO.labels);
+  const loss = appendSmoothedLoss(b, out.scores, IO.labels, spec.labelSmoothing ?? 0);
 
   // Shapes of every forward value at this batch size, for the gradient rules.
   const forward = makeModel(g, OPSET);

@@ -22,7 +22,8 @@ import { BlockRunner, type BlockWeights } from './runner.js';
 import { createSession, type RuntimeOptions } from './session.js';
 import { collectGoodness, type SplitGoodness } from './evaluate.js';
 import { appendMetrics, goodnessLoss, peakRssMB, RunningMetrics, type EpochMetrics, type SplitMetrics } from './metrics.js';
-import { EarlyStopping, Plateau, type EarlyStopState, type PlateauState } from './schedule.js';
+import { EarlyStopping, LR_SCHEDULES, lrFactor, Plateau, type EarlyStopState, type LrSchedule, type PlateauState } from './schedule.js';
+import { checkLabelSmoothing } from '../sff/smoothing.js';
 import { readCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { accuracySvg, type Series } from './curves.js';
 import { formatSeconds, Progress } from './progress.js';
@@ -93,6 +94,25 @@ function checkedAugment(v: boolean | string | undefined): AugmentPreset {
   }
 }
 
+function checkedSchedule(s: string | undefined): LrSchedule {
+  if (s === undefined) return 'plateau';
+  if (!(LR_SCHEDULES as readonly string[]).includes(s)) throw new OptionError(`--schedule '${s}' is not known: use ${LR_SCHEDULES.join(' or ')}`);
+  return s as LrSchedule;
+}
+
+function checkedNonNegative(flag: string, v: number): number {
+  if (!(v >= 0)) throw new OptionError(`${flag} must be ≥ 0, got ${v}`);
+  return v;
+}
+
+function checkedSmoothing(eps: number): number {
+  try {
+    return checkLabelSmoothing(eps);
+  } catch (e) {
+    throw new OptionError((e as Error).message);
+  }
+}
+
 function checkedPooledHeads(n: number, blocks: number): number {
   if (!(Number.isInteger(n) && n >= 0 && n <= blocks)) throw new OptionError(`--pooled-heads must be an integer from 0 to the number of blocks (${blocks}), got ${n}`);
   return n;
@@ -133,6 +153,9 @@ function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedD
     ...(testFraction > 0 ? { testFraction } : {}),
     headBlock,
     pooledHeads: checkedPooledHeads(opts.pooledHeads ?? 0, pm.blocks.length),
+    schedule: checkedSchedule(opts.schedule),
+    warmup: checkedNonNegative('--warmup', opts.warmup ?? 0),
+    labelSmoothing: checkedSmoothing(opts.labelSmoothing ?? 0),
     lrPatience: opts.lrPatience ?? 10,
     stopPatience: opts.stopPatience ?? 30,
     ...(opts.maxStepsPerEpoch ? { maxStepsPerEpoch: opts.maxStepsPerEpoch } : {}),
@@ -202,7 +225,7 @@ async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptio
       return new Float32Array(block.constants.get(name)!.raw.slice().buffer);
     });
     const t0 = performance.now();
-    const train = await buildTrainStep({ block, objective, classes: J, batchSize: cfg.batchSize, adamw: { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay }, ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}) }, layout);
+    const train = await buildTrainStep({ block, objective, classes: J, batchSize: cfg.batchSize, adamw: { ...ADAMW_DEFAULTS, weightDecay: cfg.weightDecay }, labelSmoothing: cfg.labelSmoothing ?? 0, ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}) }, layout);
     const evalModel = buildEvalGraph(block, objective, layout, J);
     const trainBytes = encodeModel(train);
     const evalBytes = encodeModel(evalModel);
@@ -370,8 +393,10 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
       const labelNums = Array.from(batch.y.subarray(0, batch.n), Number);
       let x: ort.Tensor = new ort.Tensor('float32', batch.x.subarray(0, batch.n * perSample), [batch.n, ...dims]);
       const losses: number[] = [];
+      const factor = lrFactor(cfg.schedule ?? 'plateau', epoch * steps + step, cfg.epochs * steps, Math.round((cfg.warmup ?? 0) * steps));
       for (let k = 0; k < trainers.length; k++) {
         const t = trainers[k]!;
+        t.runner.lr = t.plateau.state.lr * factor;
         const ts = performance.now();
         const r = await t.runner.trainStep(x, labels);
         t.seconds += (performance.now() - ts) / 1000;
@@ -397,7 +422,8 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     valMetrics.layers = ens.layers;
     if (probeIdx >= 0) valMetrics.layers.head = valMetrics.acc[probeIdx]!;
     const weights = trainers.map((t, k) => (t.role === 'layer' ? ens.weights[layerIdx.indexOf(k)]! : 0));
-    const lrs = trainers.map((t, k) => (t.runner.lr = t.plateau.observe(valMetrics.loss[k]!)));
+    // The plateau rule lowers each block's base rate between epochs; a cosine run follows its curve alone.
+    const lrs = trainers.map((t, k) => ((cfg.schedule ?? 'plateau') === 'plateau' ? t.plateau.observe(valMetrics.loss[k]!) : t.runner.lr));
     const seconds = (performance.now() - t0) / 1000;
     const m: EpochMetrics = {
       epoch: epoch + 1,

@@ -1,6 +1,7 @@
 /** Options of a fine-tuning run, their defaults, and how they are resolved against the model and data. */
 import type { NormPlacement } from '../sff/head.js';
 import type { AugmentPreset } from '../data/augment.js';
+import type { LrSchedule } from './schedule.js';
 
 export interface FinetuneOptions {
   /** Path to an .onnx model, or `builtin:<cnn|cnnb|resnet18|mobilenetv3-small>`. */
@@ -50,6 +51,12 @@ export interface FinetuneOptions {
   headBlock?: boolean | 'auto';
   /** The last K body blocks score with a pooled linear head instead of the aux conv (default 0). */
   pooledHeads?: number;
+  /** Learning-rate shape: plateau (per-block ReduceLROnPlateau, default) or cosine decay over the run. */
+  schedule?: LrSchedule;
+  /** Linear warm-up length in epochs (fractions allowed; default 0). */
+  warmup?: number;
+  /** Label smoothing ε of every block's loss (default 0). */
+  labelSmoothing?: number;
   /** Plateau patience per block (epochs, default 10) and early-stopping patience (default 30). */
   lrPatience?: number;
   stopPatience?: number;
@@ -107,6 +114,10 @@ export interface RunConfig {
   /** Absent in checkpoints written before these options existed (= false, 0). */
   headBlock?: boolean;
   pooledHeads?: number;
+  /** Absent in older checkpoints (= plateau, no warm-up, no smoothing). */
+  schedule?: LrSchedule;
+  warmup?: number;
+  labelSmoothing?: number;
   lrPatience: number;
   stopPatience: number;
   maxStepsPerEpoch?: number;

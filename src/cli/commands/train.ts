@@ -33,6 +33,9 @@ interface TrainArgs {
   split?: string;
   'head-block'?: string;
   'pooled-heads'?: number;
+  schedule?: string;
+  warmup?: number;
+  'label-smoothing'?: number;
   'lr-patience'?: number;
   'stop-patience'?: number;
   resume?: string;
@@ -87,6 +90,9 @@ export function trainOptions(argv: TrainArgs): FinetuneOptions {
   set('split', argv.split);
   set('headBlock', headBlockOption(argv['head-block']));
   set('pooledHeads', argv['pooled-heads']);
+  set('schedule', argv.schedule as FinetuneOptions['schedule']);
+  set('warmup', argv.warmup);
+  set('labelSmoothing', argv['label-smoothing']);
   set('lrPatience', argv['lr-patience']);
   set('stopPatience', argv['stop-patience']);
   set('resume', argv.resume);
@@ -128,6 +134,9 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('split', { type: 'string', describe: 'train/val/test shares, e.g. 70/15/15: a held-out test split, scored once at the end and never used for a choice' })
       .option('head-block', { type: 'string', describe: "on | off | auto: run the pretrained network's own head (up to its classifier) as a final block with a J-way pooled linear goodness head (auto: off)" })
       .option('pooled-heads', { type: 'number', describe: 'the last K blocks score with a pooled linear head instead of the aux conv (default 0)' })
+      .option('schedule', { type: 'string', choices: ['plateau', 'cosine'], describe: 'learning-rate shape: plateau (per-block ReduceLROnPlateau, default) or cosine decay to 0 over all steps' })
+      .option('warmup', { type: 'number', describe: 'linear learning-rate warm-up, in epochs (fractions allowed; default 0)' })
+      .option('label-smoothing', { type: 'number', describe: 'label smoothing ε of every block loss (default 0)' })
       .option('lr-patience', { type: 'number', describe: 'ReduceLROnPlateau patience per block (default 10)' })
       .option('stop-patience', { type: 'number', describe: 'early-stopping patience (default 30)' })
       .option('resume', { type: 'string', describe: 'continue the run in this output folder from its last finished epoch' })

@@ -17,8 +17,8 @@ export const HEAD_BLOCK_NAME = 'head';
 
 /**
  * The head's layers before its classifier as a block reading `imported.feature`, or
- * undefined when the head has no learned classifier or nothing before it (then there is
- * nothing of the head to keep). `index` is the block's position in the chain.
+ * undefined when the head has no learned classifier or no learned layer before it (a
+ * Flatten alone keeps nothing the network learned). `index` is the block's position in the chain.
  */
 export function pretrainedHeadBlock(imported: ImportedModel, index: number): Block | undefined {
   const head = imported.head;
@@ -42,6 +42,7 @@ export function pretrainedHeadBlock(imported: ImportedModel, index: number): Blo
   const made = new Set(nodes.flatMap((n) => n.outputs));
   if (nodes.some((n) => n.inputs.some((i) => i && i !== head.feature && !made.has(i) && !g.initializers.has(i)))) return undefined;
   const params = nodeParams(g, nodes, producers);
+  if (!params.length) return undefined;
   return {
     index,
     name: HEAD_BLOCK_NAME,

@@ -7,6 +7,7 @@ interface EvalArgs {
   data: string;
   split?: 'test' | 'val' | 'train' | 'all';
   seed?: number;
+  shares?: string;
   normalize?: string;
   'image-size'?: number;
   'batch-size'?: number;
@@ -23,6 +24,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .positional('model', { type: 'string', demandOption: true })
       .option('data', { type: 'string', demandOption: true, describe: 'dataset (same forms as training)' })
       .option('split', { choices: ['test', 'val', 'train', 'all'] as const, describe: 'default: test if the data has one, else val (80/20 by --seed)' })
+      .option('shares', { type: 'string', describe: "the train/val/test shares of training's --split (e.g. 70/15/15): --split test then scores the same held-out images" })
       .option('seed', { type: 'number', describe: 'seed of the train/val cut (default 0, as in training)' })
       .option('normalize', { type: 'string', describe: 'override the preprocessing of a plain classifier' })
       .option('image-size', { type: 'number' })
@@ -35,6 +37,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       data: argv.data,
       ...(argv.split ? { split: argv.split } : {}),
       ...(argv.seed !== undefined ? { seed: argv.seed } : {}),
+      ...(argv.shares ? { shares: argv.shares } : {}),
       ...(argv.normalize ? { normalize: argv.normalize } : {}),
       ...(argv['image-size'] ? { imageSize: argv['image-size'] } : {}),
       ...(argv['batch-size'] ? { batchSize: argv['batch-size'] } : {}),

@@ -15,9 +15,11 @@ export interface PooledLinearSpec {
   outputShape: number[];
   classes: number;
   seed: number;
+  /** Starting weights ([J, C] row-major) and biases instead of the random init, e.g. pretrained classifier rows. */
+  init?: { weight: Float32Array; bias: Float32Array };
 }
 
-/** PyTorch's default Linear init (uniform ±1/√C) for a J×C map on C pooled channels. */
+/** A J×C map on C pooled channels: PyTorch's default Linear init (uniform ±1/√C) unless `spec.init` is given. */
 export function pooledLinearObjective(spec: PooledLinearSpec, prefix: string): Objective {
   const c = spec.outputShape[0]!;
   const j = spec.classes;
@@ -27,11 +29,13 @@ export function pooledLinearObjective(spec: PooledLinearSpec, prefix: string): O
   const weight = `${prefix}.linear.weight`;
   const bias = `${prefix}.linear.bias`;
   const spatial = spec.outputShape.slice(1).reduce((a, d) => a * d, 1);
+  if (spec.init && (spec.init.weight.length !== j * c || spec.init.bias.length !== j))
+    throw new Error(`pooled linear head: initial weights hold ${spec.init.weight.length} + ${spec.init.bias.length} values, expected ${j}×${c} + ${j}`);
   return {
     kind: 'linear',
     params: [
-      { name: weight, dims: [j, c], init: Float32Array.from({ length: j * c }, () => rng.uniform(-bound, bound)) },
-      { name: bias, dims: [j], init: Float32Array.from({ length: j }, () => rng.uniform(-bound, bound)) },
+      { name: weight, dims: [j, c], init: spec.init ? Float32Array.from(spec.init.weight) : Float32Array.from({ length: j * c }, () => rng.uniform(-bound, bound)) },
+      { name: bias, dims: [j], init: spec.init ? Float32Array.from(spec.init.bias) : Float32Array.from({ length: j }, () => rng.uniform(-bound, bound)) },
     ],
     append: (b, y, param) => {
       const pooled = spec.outputShape.length === 3 && spatial > 1 ? b.op('GlobalAveragePool', [y], {}, 'pool/GlobalAveragePool') : y;

@@ -15,6 +15,7 @@ import { pooledLinearObjective } from '../sff/pooledLinear.js';
 import { parseSplit } from '../data/split.js';
 import { parseAugment, type AugmentPreset } from '../data/augment.js';
 import { modelScores, testReport, type TestMetrics } from './testReport.js';
+import { matchPretrainedClassifier, type MatchedClassifier } from './classifierInit.js';
 import { ADAMW_DEFAULTS } from '../optim/adamw.js';
 import { mixSeed } from '../util/rng.js';
 import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix } from './artifacts.js';
@@ -36,7 +37,7 @@ import type { TrainBlock } from './block.js';
 export const CHECKPOINT_FILE = 'checkpoint.sff';
 
 /** Whether pretrained graphs run their own head as a final block unless told otherwise (measured: README, Results). */
-const HEAD_BLOCK_BY_DEFAULT = false;
+const HEAD_BLOCK_BY_DEFAULT = true;
 
 export class NonFiniteLossError extends Error {
   override name = 'NonFiniteLossError';
@@ -94,6 +95,11 @@ function checkedAugment(v: boolean | string | undefined): AugmentPreset {
   }
 }
 
+function checkedHeadInit(v: string | undefined): 'matched' | 'random' {
+  if (v === undefined || v === 'matched' || v === 'random') return v ?? 'matched';
+  throw new OptionError(`--head-init '${v}' is not known: use matched or random`);
+}
+
 function checkedSchedule(s: string | undefined): LrSchedule {
   if (s === undefined) return 'plateau';
   if (!(LR_SCHEDULES as readonly string[]).includes(s)) throw new OptionError(`--schedule '${s}' is not known: use ${LR_SCHEDULES.join(' or ')}`);
@@ -138,8 +144,9 @@ function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedD
     seed: opts.seed ?? 0,
     // auto: the paper's plain mean from scratch; for a pretrained graph, whose early blocks are
     // weak (18% for the stem of the shared MobileNetV3), the mean of the last four blocks, which
-    // measured best there (README, Results).
-    ensemble: formatEnsemble(parseEnsemble(!opts.ensemble || opts.ensemble === 'auto' ? (pm.fromScratch || pm.blocks.length <= 4 ? 'all' : 'last:4') : opts.ensemble)),
+    // measured best there (README, Results) — or, with the network's own head as the last block,
+    // weights fitted on the validation split (which start from the best single block).
+    ensemble: formatEnsemble(parseEnsemble(!opts.ensemble || opts.ensemble === 'auto' ? (pm.fromScratch || pm.blocks.length <= 4 ? 'all' : headBlock ? 'weighted' : 'last:4') : opts.ensemble)),
     norm: !opts.norm || opts.norm === 'auto' ? (pm.fromScratch ? 'chain' : 'none') : opts.norm,
     auxKernel: opts.auxKernel === undefined || opts.auxKernel === 'auto' ? defaultAuxKernel(classes.length) : opts.auxKernel,
     blocks: opts.blocks ?? 'auto',
@@ -152,6 +159,7 @@ function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedD
     valFraction,
     ...(testFraction > 0 ? { testFraction } : {}),
     headBlock,
+    ...(headBlock ? { headInit: checkedHeadInit(opts.headInit) } : {}),
     pooledHeads: checkedPooledHeads(opts.pooledHeads ?? 0, pm.blocks.length),
     schedule: checkedSchedule(opts.schedule),
     warmup: checkedNonNegative('--warmup', opts.warmup ?? 0),
@@ -185,7 +193,7 @@ export interface Stage {
 }
 
 /** What is trained, block by block, for each method (SPEC §2, §5). */
-export function planStages(pm: PreparedModel, cfg: RunConfig): Stage[] {
+export function planStages(pm: PreparedModel, cfg: RunConfig, headInit?: MatchedClassifier): Stage[] {
   const J = cfg.classes.length;
   if (cfg.method === 'bp') return [{ block: bpBlock(pm, J, cfg.seed), objective: classifierObjective(), role: 'layer' }];
   const pooledFrom = pm.blocks.length - (cfg.pooledHeads ?? 0);
@@ -198,7 +206,7 @@ export function planStages(pm: PreparedModel, cfg: RunConfig): Stage[] {
       cfg.method === 'cwc'
         ? cwcObjective(block.outputShape[0]!, J)
         : original === pm.headBlock || block.index >= pooledFrom
-          ? pooledLinearObjective({ outputShape: block.outputShape, classes: J, seed }, headPrefix(block))
+          ? pooledLinearObjective({ outputShape: block.outputShape, classes: J, seed, ...(original === pm.headBlock && headInit ? { init: headInit } : {}) }, headPrefix(block))
           : sffObjective({ channels: block.outputShape[0]!, classes: J, kernel: cfg.auxKernel, norm: cfg.norm, seed }, headPrefix(block));
     return { block, objective, role: 'layer' as const };
   });
@@ -211,12 +219,12 @@ export function planStages(pm: PreparedModel, cfg: RunConfig): Stage[] {
   return stages;
 }
 
-async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptions, log: (s: string) => void): Promise<Trainer[]> {
+async function buildTrainers(pm: PreparedModel, cfg: RunConfig, rt: RuntimeOptions, log: (s: string) => void, headInit?: MatchedClassifier): Promise<Trainer[]> {
   const dir = join(cfg.out, 'blocks');
   mkdirSync(dir, { recursive: true });
   const trainers: Trainer[] = [];
   const J = cfg.classes.length;
-  for (const { block, objective, role } of planStages(pm, cfg)) {
+  for (const { block, objective, role } of planStages(pm, cfg, headInit)) {
     const hp = objective.params;
     const layout = blockLayout(block, hp);
     const init = layout.pack((name) => {
@@ -340,7 +348,16 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   const bnWarning = runningStatsWarning({ blocks: pm.blocks, fromScratch: pm.fromScratch, ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}), totalSteps: steps * cfg.epochs });
   if (bnWarning) log(`warning: ${bnWarning}`);
 
-  const trainers = await buildTrainers(pm, cfg, rt, log);
+  let headInit: MatchedClassifier | undefined;
+  if (cfg.method === 'sff' && cfg.headBlock && (cfg.headInit ?? 'random') === 'matched' && !resumed) {
+    headInit = await matchPretrainedClassifier(pm, data.train, J, data.preprocess, rt);
+    log(
+      headInit
+        ? `head   J-way map starts from the pretrained classifier's rows, matched on ${headInit.images} training images: ${cfg.classes.map((c, j) => `${c}→${headInit!.source[j]} (${pct(headInit!.meanProb[j]!)})`).join(', ')}`
+        : "head   the pretrained classifier cannot start the J-way map (not a linear map on the head block's output): random start",
+    );
+  }
+  const trainers = await buildTrainers(pm, cfg, rt, log, headInit);
   const stop = new EarlyStopping(undefined, cfg.stopPatience);
   let history: EpochMetrics[] = [];
   let startEpoch = 0;

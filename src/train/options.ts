@@ -49,6 +49,11 @@ export interface FinetuneOptions {
    * classifier) as a final SFF block with a J-way pooled linear goodness head (auto: off).
    */
   headBlock?: boolean | 'auto';
+  /**
+   * How the head block's J-way map starts: 'matched' (default) from the pretrained classifier's
+   * rows of the source classes matched to the new ones on training images; 'random'.
+   */
+  headInit?: 'matched' | 'random';
   /** The last K body blocks score with a pooled linear head instead of the aux conv (default 0). */
   pooledHeads?: number;
   /** Learning-rate shape: plateau (per-block ReduceLROnPlateau, default) or cosine decay over the run. */
@@ -113,6 +118,7 @@ export interface RunConfig {
   testFraction?: number;
   /** Absent in checkpoints written before these options existed (= false, 0). */
   headBlock?: boolean;
+  headInit?: 'matched' | 'random';
   pooledHeads?: number;
   /** Absent in older checkpoints (= plateau, no warm-up, no smoothing). */
   schedule?: LrSchedule;

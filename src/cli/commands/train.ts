@@ -32,6 +32,7 @@ interface TrainArgs {
   'val-fraction'?: number;
   split?: string;
   'head-block'?: string;
+  'head-init'?: string;
   'pooled-heads'?: number;
   schedule?: string;
   warmup?: number;
@@ -89,6 +90,7 @@ export function trainOptions(argv: TrainArgs): FinetuneOptions {
   set('valFraction', argv['val-fraction']);
   set('split', argv.split);
   set('headBlock', headBlockOption(argv['head-block']));
+  set('headInit', argv['head-init'] as FinetuneOptions['headInit']);
   set('pooledHeads', argv['pooled-heads']);
   set('schedule', argv.schedule as FinetuneOptions['schedule']);
   set('warmup', argv.warmup);
@@ -133,6 +135,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('val-fraction', { type: 'number', describe: 'validation share of the training data (default 0.2)' })
       .option('split', { type: 'string', describe: 'train/val/test shares, e.g. 70/15/15: a held-out test split, scored once at the end and never used for a choice' })
       .option('head-block', { type: 'string', describe: "on | off | auto: run the pretrained network's own head (up to its classifier) as a final block with a J-way pooled linear goodness head (auto: off)" })
+      .option('head-init', { type: 'string', choices: ['matched', 'random'], describe: "head block's J-way map: matched (default) starts from the pretrained classifier's rows for the source classes matched to yours on training images; random" })
       .option('pooled-heads', { type: 'number', describe: 'the last K blocks score with a pooled linear head instead of the aux conv (default 0)' })
       .option('schedule', { type: 'string', choices: ['plateau', 'cosine'], describe: 'learning-rate shape: plateau (per-block ReduceLROnPlateau, default) or cosine decay to 0 over all steps' })
       .option('warmup', { type: 'number', describe: 'linear learning-rate warm-up, in epochs (fractions allowed; default 0)' })

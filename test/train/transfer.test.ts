@@ -19,6 +19,9 @@ import { evaluateModel } from '../../src/eval/evaluateModel.js';
 import { toyBatch } from '../baselines/helpers.js';
 import type { RunConfig } from '../../src/train/options.js';
 import type { PreparedModel } from '../../src/train/model.js';
+import { matchPretrainedClassifier, type MatchedClassifier } from '../../src/train/classifierInit.js';
+import { createSession as session } from '../../src/train/session.js';
+import { prepareData } from '../../src/data/index.js';
 
 const J = 4;
 const B = 16;
@@ -28,9 +31,9 @@ afterAll(async () => {
   for (const r of runners) await r.release();
 });
 
-async function stageRunners(pm: PreparedModel, cfg: RunConfig, lr: number, labelSmoothing = 0) {
+async function stageRunners(pm: PreparedModel, cfg: RunConfig, lr: number, labelSmoothing = 0, headInit?: MatchedClassifier) {
   const out: { name: string; kind: string; runner: BlockRunner }[] = [];
-  for (const { block, objective } of planStages(pm, cfg)) {
+  for (const { block, objective } of planStages(pm, cfg, headInit)) {
     const layout = blockLayout(block, objective.params);
     const init = layout.pack((name) => objective.params.find((p) => p.name === name)?.init ?? new Float32Array(block.constants.get(name)!.raw.slice().buffer));
     const train = await buildTrainStep({ block, objective, classes: J, batchSize: B, adamw: { ...ADAMW_DEFAULTS }, labelSmoothing }, layout);
@@ -74,6 +77,48 @@ describe("the network's own head as a final SFF block", () => {
     }
     expect(losses.every(Number.isFinite)).toBe(true);
     expect(losses.at(-1)!, losses.map((l) => l.toFixed(3)).join(' ')).toBeLessThan(0.5 * losses[0]!);
+  }, 120_000);
+
+  it("starts its J-way map from the classifier rows matched on training images: the chain then reproduces the network's own logits", async () => {
+    const pm = await prepareModel('builtin:mobilenetv3-small', { imageSize: SIZE, classes: 10 });
+    const data = await prepareData({ path: 'builtin:shapes', imageSize: [SIZE, SIZE], channels: 3, subset: 200, noCache: true });
+    const m = (await matchPretrainedClassifier(pm, data.train, 10, data.preprocess, { threads: 1 }, 4))!;
+    expect(m.images).toBe(40);
+    expect(new Set(m.source).size).toBe(10); // one source class per new class
+    m.meanProb.forEach((p) => expect(p).toBeGreaterThan(0));
+    // norm none: each block passes its output on unchanged, as the pretrained network does.
+    const cfg = { ...benchRunConfig('sff', 10, SIZE, B, true), headBlock: true, norm: 'none' as const };
+    const stages = [];
+    for (const { block, objective } of planStages(pm, cfg, m)) {
+      const layout = blockLayout(block, objective.params);
+      const init = layout.pack((name) => objective.params.find((p) => p.name === name)?.init ?? new Float32Array(block.constants.get(name)!.raw.slice().buffer));
+      const state = new Map(block.state.map((s) => [s, { data: new Float32Array(block.constants.get(s)!.raw.slice().buffer), dims: block.constants.get(s)!.dims }]));
+      const runner = new BlockRunner(block.name, layout, { params: init, state }, { eval: await createSession(buildEvalGraph(block, objective, layout, 10)) }, new Map(block.state.map((s) => [s, block.constants.get(s)!.dims])), 0);
+      runners.push(runner);
+      stages.push(runner);
+    }
+    const { x } = toyBatch(3, 3, SIZE, 10);
+    let input: ort.Tensor = x;
+    let scores = new Float32Array();
+    for (const r of stages) {
+      const o = await r.evaluate(input);
+      input = o.next;
+      scores = o.goodness;
+    }
+    const whole = await session(pm.imported.model);
+    const logits = (await whole.run({ [pm.inputName]: x }))[pm.imported.model.graph.outputs[0]!.name]!.data as Float32Array;
+    await whole.release();
+    // The random built-in network's logits are tiny: compare relative to their scale.
+    let scale = 0;
+    let diff = 0;
+    for (let n = 0; n < 3; n++)
+      for (let j = 0; j < 10; j++) {
+        const l = logits[n * 10 + m.source[j]!]!;
+        scale = Math.max(scale, Math.abs(l));
+        diff = Math.max(diff, Math.abs(scores[n * 10 + j]! - l));
+      }
+    expect(scale).toBeGreaterThan(0);
+    expect(diff, `max |diff| ${diff} at logit scale ${scale}`).toBeLessThan(1e-3 * scale);
   }, 120_000);
 
   it('is refused, with the reason, where the head has nothing before its classifier', async () => {

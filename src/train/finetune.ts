@@ -490,6 +490,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   // Export (and test) the best validation epoch's weights.
   if (history.length) trainers.forEach((t, k) => t.runner.setWeights(best.states[k]!));
   let exported: import('../ir/graph.js').Model | undefined;
+  let valGoodness: SplitGoodness | undefined; // the exported weights' validation goodness, computed once
   if (!opts.noExport && history.length) {
     const modelPath = join(cfg.out, 'model.onnx');
     const weights = bestMetrics!.ensemble.weights;
@@ -504,7 +505,9 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
     });
     saveModel(exported, modelPath);
     result.modelPath = modelPath;
-    result.exportCheck = await checkExport(exported, trainers, data, cfg, weights, pm.inputName, rt);
+    const { reference, ...check } = await checkExport(exported, trainers, data, cfg, weights, pm.inputName, rt);
+    result.exportCheck = check;
+    valGoodness = reference;
     log(
       `${result.exportCheck.maxAbsDiff <= 1e-3 * Math.max(1, result.exportCheck.scale) ? '✓' : '✗'} exported model reproduces training-time evaluation ` +
         `(max abs diff ${result.exportCheck.maxAbsDiff.toExponential(1)}, accuracy ${pct(result.exportCheck.accuracy)})`,
@@ -524,6 +527,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
       std: [...std],
       rule: cfg.ensemble,
       weights: bestMetrics!.ensemble.weights,
+      ...(valGoodness ? { valGoodness } : {}),
       ...(session ? { exported: { session, inputName: pm.inputName } } : {}),
     });
     await session?.release();
@@ -553,7 +557,7 @@ async function checkExport(
   weights: number[],
   inputName: string,
   rt: RuntimeOptions,
-): Promise<{ maxAbsDiff: number; accuracy: number; trainingAccuracy: number; scale: number }> {
+): Promise<{ maxAbsDiff: number; accuracy: number; trainingAccuracy: number; scale: number; reference: SplitGoodness }> {
   const J = cfg.classes.length;
   const reference = await collectGoodness(trainers.map((t) => t.runner), data.val, { batchSize: cfg.batchSize, classes: J, mean: data.preprocess.mean, std: data.preprocess.std });
   const refScores = combine(reference.goodness, weights);
@@ -566,7 +570,7 @@ async function checkExport(
     maxAbsDiff = Math.max(maxAbsDiff, Math.abs(scores[i]! - refScores[i]!));
     scale = Math.max(scale, Math.abs(refScores[i]!));
   }
-  return { maxAbsDiff, accuracy: accuracy(scores, reference.labels, J), trainingAccuracy: accuracy(refScores, reference.labels, J), scale };
+  return { maxAbsDiff, accuracy: accuracy(scores, reference.labels, J), trainingAccuracy: accuracy(refScores, reference.labels, J), scale, reference };
 }
 
 function summarise(r: FinetuneResult, trainers: Trainer[], log: (s: string) => void): void {

@@ -7,7 +7,7 @@
 import ort from 'onnxruntime-node';
 import { batches, type ImageSet } from '../data/index.js';
 import { accuracy, combine, ensembleWeights, parseEnsemble, reportedRules } from '../sff/ensemble.js';
-import { collectGoodness } from './evaluate.js';
+import { collectGoodness, type SplitGoodness } from './evaluate.js';
 import type { BlockRunner } from './runner.js';
 
 export interface TestMetrics {
@@ -38,6 +38,8 @@ export interface TestReportInput {
   rule: string;
   /** The weights the export uses (chosen on validation at the best epoch), one per runner. */
   weights: number[];
+  /** Validation goodness of these runners, when already computed (else it is computed here). */
+  valGoodness?: SplitGoodness;
   /** The exported model, scored on the test images when given. */
   exported?: { session: ort.InferenceSession; inputName: string };
 }
@@ -60,7 +62,7 @@ export async function modelScores(session: ort.InferenceSession, inputName: stri
 export async function testReport(r: TestReportInput): Promise<TestMetrics> {
   const J = r.classes;
   const opts = { batchSize: r.batchSize, classes: J, mean: r.mean, std: r.std };
-  const val = await collectGoodness(r.runners, r.val, opts);
+  const val = r.valGoodness ?? (await collectGoodness(r.runners, r.val, opts));
   const test = await collectGoodness(r.runners, r.test, opts);
   const layersOf = (g: Float32Array[]) => r.layerIdx.map((k) => g[k]!);
   const layers: Record<string, number> = {};

@@ -126,7 +126,9 @@ function checkedPooledHeads(n: number, blocks: number): number {
 
 /** Resolves options against the model and data into the run's fixed configuration. */
 function resolveConfig(opts: FinetuneOptions, pm: PreparedModel, data: PreparedData): RunConfig {
-  const headBlock = opts.headBlock === undefined || opts.headBlock === 'auto' ? !pm.fromScratch && pm.headBlock !== undefined && HEAD_BLOCK_BY_DEFAULT : opts.headBlock;
+  const sff = (opts.method ?? 'sff') === 'sff';
+  const headBlock = opts.headBlock === undefined || opts.headBlock === 'auto' ? sff && !pm.fromScratch && pm.headBlock !== undefined && HEAD_BLOCK_BY_DEFAULT : opts.headBlock;
+  if (headBlock && !sff) throw new OptionError(`--head-block is an SFF option (the baselines train the network's own head already); drop it with --method ${opts.method}`);
   if (headBlock && !pm.headBlock) throw new OptionError(`--head-block: this model's head has no layers before its classifier to run as a block (${pm.description})`);
   const { valFraction, testFraction } = splitFractions(opts);
   const size = pm.imageSize;

@@ -1,12 +1,12 @@
 /**
- * sff-finetune as a library. The pipeline, stage by stage:
- * ONNX I/O → graph IR → import/normalise → blocks → autodiff → SFF heads and
- * losses → optimiser → training runtime → export.
+ * sff-finetune as a library. The pipeline, stage by stage (each imports only the ones before it):
+ * graph IR → ONNX I/O → onnxruntime (`runtime/`) → import/normalise → blocks → autodiff →
+ * SFF heads and losses → optimiser → export → training → evaluation.
  */
 export { loadModel, saveModel, encodeModel, decodeModel, ModelFileError } from './onnx/io.js';
 export { Graph, makeModel, type Model, type Node } from './ir/graph.js';
 export { GraphBuilder } from './ir/builder.js';
-export { probeShapes } from './ir/shapes.js';
+export { probeShapes } from './runtime/probe.js';
 export { buildGradients } from './autodiff/index.js';
 export { appendHead, appendGoodnessLoss, headParams, defaultAuxKernel, type HeadSpec, type NormPlacement } from './sff/head.js';
 export { parseEnsemble, ensembleWeights, combine } from './sff/ensemble.js';

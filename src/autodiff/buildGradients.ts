@@ -6,8 +6,8 @@
 import { GraphBuilder } from '../ir/builder.js';
 import { outerScopeReads, topologicalOrder, type Graph, type Node } from '../ir/graph.js';
 import type { ValueShape } from '../ir/shapes.js';
-import { toNumbers, type TensorData } from '../ir/tensor.js';
-import { DataType } from '../onnx/schema.js';
+import { numElements, toNumbers, type TensorData } from '../ir/tensor.js';
+import { DataType } from '../ir/types.js';
 import { isFloatType, zeros } from './helpers.js';
 import { gradientRules } from './registry.js';
 import { NoGradientRuleError, type GradContext, type GradRule } from './types.js';
@@ -133,7 +133,7 @@ export function buildGradients(req: BuildGradientsRequest): Map<string, string> 
 
   const firstBackward = graph.nodes.length;
   if (live.has(loss)) {
-    const seed = b.constFloat(new Float32Array(numel(shape(loss))).fill(1), shape(loss), stem(loss));
+    const seed = b.constFloat(new Float32Array(numElements(shape(loss))).fill(1), shape(loss), stem(loss));
     let s = seed;
     const lt = elemType(loss);
     if (lt !== undefined && lt !== DataType.FLOAT) s = b.op('Cast', [seed], { to: lt });
@@ -224,9 +224,6 @@ function isStandard(n: Node): boolean {
   return n.domain === '' || n.domain === 'ai.onnx';
 }
 
-function numel(dims: number[]): number {
-  return dims.reduce((a, d) => a * d, 1);
-}
 
 function constantNodeValue(n: Node): number[] | undefined {
   const a = n.attrs;

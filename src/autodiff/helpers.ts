@@ -4,8 +4,8 @@
  */
 import type { GraphBuilder } from '../ir/builder.js';
 import { attrInt, attrInts, f } from '../ir/attrs.js';
-import { floatTensor } from '../ir/tensor.js';
-import { DataType } from '../onnx/schema.js';
+import { floatTensor, numElements } from '../ir/tensor.js';
+import { DataType } from '../ir/types.js';
 import type { GradContext } from './types.js';
 
 const FLOAT_TYPES = new Set<number>([DataType.FLOAT, DataType.DOUBLE, DataType.FLOAT16, DataType.BFLOAT16]);
@@ -102,7 +102,7 @@ export function constScalar(ctx: GradContext, v: string | undefined): number | u
 }
 
 export function product(dims: number[]): number {
-  return dims.reduce((a, d) => a * d, 1);
+  return numElements(dims);
 }
 
 /** Shape of a reduction's output with keepdims=1. */

@@ -13,13 +13,14 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import ort from 'onnxruntime-node';
 import { Graph, makeModel, type Node } from '../ir/graph.js';
 import { GraphBuilder } from '../ir/builder.js';
 import { f } from '../ir/attrs.js';
-import { floatTensor } from '../ir/tensor.js';
+import { floatTensor, numElements } from '../ir/tensor.js';
 import { encodeModel } from '../onnx/io.js';
-import { probeShapes } from '../ir/shapes.js';
+import { probeShapes } from '../runtime/probe.js';
+import { createSession as createRuntimeSession, runtimeVersion, type Session } from '../runtime/session.js';
+import { float32Tensor, type Tensor } from '../runtime/tensors.js';
 import { buildGradients } from '../autodiff/buildGradients.js';
 import { Conv, getDepthwiseMode, setDepthwiseMode, setStridedDxMode, type DepthwiseMode, type StridedDxMode } from '../autodiff/gradients/Conv.js';
 
@@ -37,13 +38,12 @@ function randn(n: number, scale: number): Float32Array {
   }
   return a;
 }
-const numel = (d: number[]) => d.reduce((p, v) => p * v, 1);
 
 class Net {
   readonly g = new Graph();
   readonly b = new GraphBuilder(this.g);
   weight(base: string, dims: number[], scale: number): string {
-    return this.b.initializer(floatTensor(this.b.unique(base), dims, randn(numel(dims), scale)));
+    return this.b.initializer(floatTensor(this.b.unique(base), dims, randn(numElements(dims), scale)));
   }
   conv(x: string, cin: number, cout: number, k: number, s: number, group = 1, bias = false): string {
     const w = this.weight('conv.weight', [cout, cin / group, k, k], Math.sqrt(2 / ((cin / group) * k * k)));
@@ -92,8 +92,8 @@ interface Case {
   build: (n: Net, x: string) => string;
 }
 
-async function createSession(bytes: Uint8Array): Promise<ort.InferenceSession> {
-  return ort.InferenceSession.create(bytes, { intraOpNumThreads: THREADS, interOpNumThreads: 1, executionMode: 'sequential', graphOptimizationLevel: 'all' });
+async function createSession(bytes: Uint8Array): Promise<Session> {
+  return createRuntimeSession(bytes, { threads: THREADS, memArena: true });
 }
 
 const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
@@ -102,8 +102,8 @@ const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length
  * Times several models on the same feeds, interleaving their runs (so load
  * from other processes hits all alike): warm-up runs, then the median of `reps`.
  */
-async function timeInterleaved(models: Uint8Array[], feeds: Record<string, ort.Tensor>, reps: number, warmup = 2): Promise<number[]> {
-  const sessions: ort.InferenceSession[] = [];
+async function timeInterleaved(models: Uint8Array[], feeds: Record<string, Tensor>, reps: number, warmup = 2): Promise<number[]> {
+  const sessions: Session[] = [];
   try {
     for (const m of models) sessions.push(await createSession(m));
     for (let i = 0; i < warmup; i++) for (const s of sessions) await s.run(feeds);
@@ -142,7 +142,7 @@ async function buildFwdBwd(c: Case): Promise<{ n: Net; fwdModel: Uint8Array; mod
 /** Forward-only vs forward+backward (loss = mean of squares of the block output). */
 async function benchBlock(c: Case, reps: number): Promise<Record<string, unknown>> {
   const { n, fwdModel, model } = await buildFwdBwd(c);
-  const feeds = { x: new ort.Tensor('float32', randn(numel(c.input), 1), c.input) };
+  const feeds = { x: float32Tensor(randn(numElements(c.input), 1), c.input) };
   const [fwd, both] = (await timeInterleaved([fwdModel, encodeModel(model)], feeds, reps)) as [number, number];
   return { input: c.input, fwd_ms: r2(fwd), fwd_bwd_ms: r2(both), ratio: r2(both / fwd), backward_nodes: n.g.nodes.length };
 }
@@ -155,10 +155,8 @@ async function benchBlock(c: Case, reps: number): Promise<Record<string, unknown
 async function profileBlock(c: Case, runs = 5): Promise<Record<string, unknown>> {
   const { model } = await buildFwdBwd(c);
   const dir = mkdtempSync(join(tmpdir(), 'sff-prof-'));
-  const s = await ort.InferenceSession.create(encodeModel(model), {
-    intraOpNumThreads: THREADS, interOpNumThreads: 1, enableProfiling: true, profileFilePrefix: join(dir, 'p'),
-  });
-  const feeds = { x: new ort.Tensor('float32', randn(numel(c.input), 1), c.input) };
+  const s = await createRuntimeSession(model, { threads: THREADS, memArena: true, profilePrefix: join(dir, 'p') });
+  const feeds = { x: float32Tensor(randn(numElements(c.input), 1), c.input) };
   for (let i = 0; i < runs; i++) await s.run(feeds);
   s.endProfiling();
   await s.release();
@@ -198,7 +196,7 @@ async function benchDepthwise(N: number, C: number, H: number, k: number, s: num
   const xDims = [N, C, H, H];
   const yDims = [N, C, OH, OH];
   const wData = randn(C * k * k, 0.2);
-  const feeds: Record<string, ort.Tensor> = { x: new ort.Tensor('float32', randn(numel(xDims), 1), xDims), dy: new ort.Tensor('float32', randn(numel(yDims), 1), yDims) };
+  const feeds: Record<string, Tensor> = { x: float32Tensor(randn(numElements(xDims), 1), xDims), dy: float32Tensor(randn(numElements(yDims), 1), yDims) };
   const make = (which: 'fwd' | 'dx' | 'dw', mode?: DepthwiseMode, dxMode?: StridedDxMode) => {
     const g = new Graph();
     g.inputs.push({ name: 'x', type: { kind: 'tensor', elemType: 1, shape: xDims } }, { name: 'dy', type: { kind: 'tensor', elemType: 1, shape: yDims } });
@@ -255,7 +253,7 @@ export const __test = { Net, cases: benchCases, basicBlock, invertedResidual };
 export async function benchAutodiff(): Promise<Record<string, unknown>> {
   const reps = Number(process.env.SFF_BENCH_REPS ?? 5);
   const N = Number(process.env.SFF_BENCH_BATCH ?? 32);
-  const result: Record<string, unknown> = { threads: THREADS, batch: N, reps, depthwise_mode: getDepthwiseMode(), ort: ort.env.versions?.common };
+  const result: Record<string, unknown> = { threads: THREADS, batch: N, reps, depthwise_mode: getDepthwiseMode(), ort: runtimeVersion() };
   const cases = benchCases(N);
   const blocks: Record<string, unknown> = {};
   const only = process.env.SFF_BENCH_ONLY; // 'depthwise' skips the blocks and profiles

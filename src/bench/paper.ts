@@ -1,7 +1,7 @@
 /**
- * The paper's measurements on this machine (SPEC §5–6): BP, CwC-mod and SFF trained on the
+ * The paper's measurements on this machine (the paper's Tables 2–4): BP, CwC-mod and SFF trained on the
  * same data and network, each run in its own process (its peak memory is its own), gathered
- * into `bench/results/<name>.json` and a Markdown table shaped like SPEC §6.
+ * into `bench/results/<name>.json` and a Markdown table shaped like the paper's tables.
  *
  * Suites:
  *  - cifar:      CIFAR-10 CNN and CNNB, BP vs CwC-mod vs SFF;
@@ -10,8 +10,10 @@
  *                learning rate from a small search (chosen on validation accuracy);
  *  - throughput: train-step images/s and peak memory (see throughput.ts).
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../util/fs.js';
+import { runPool } from '../util/pool.js';
 import type { FinetuneOptions, Method } from '../train/options.js';
 import { trainInChild, type WorkerResult } from './train-worker.js';
 import { runThroughput, throughputMarkdown, type ThroughputReport } from './throughput.js';
@@ -158,7 +160,7 @@ interface PaperReference {
   time?: string;
 }
 
-/** SPEC §6 (the paper's Tables 2–4) for the rows measured here. */
+/** The paper's Tables 2–4 for the rows measured here. */
 export const PAPER: Record<string, PaperReference> = {
   'CIFAR-10, CNN': { bp: '79.10±0.49', cwc: '69.06 / 69.60', sff: '70.34±0.05', memory: '544.91 / 537.34', time: '2.6' },
   'CIFAR-10, CNNB': { bp: '78.49±0.22', cwc: '72.88 / 76.17', sff: '81.38±0.35', memory: '544.93 / 528.3', time: '2.2' },
@@ -320,7 +322,7 @@ export function paperMarkdown(r: PaperReport): string {
     'the whole-process peak, building included, is in brackets; the data set in memory counts in both; the paper reports peak GPU memory). ' +
     'Time: mean training wall time per epoch relative to BP (same row).'), '');
   if (r.rows.length) {
-    out.push('| data, model | BP acc | CwC-mod layers / head | SFF acc (all / weighted) | peak RSS MB BP / CwC / SFF | SFF time | CwC time | s/epoch BP / CwC / SFF | params BP / CwC / SFF | paper (SPEC §6) |');
+    out.push('| data, model | BP acc | CwC-mod layers / head | SFF acc (all / weighted) | peak RSS MB BP / CwC / SFF | SFF time | CwC time | s/epoch BP / CwC / SFF | params BP / CwC / SFF | paper |');
     out.push('|---|---|---|---|---|---|---|---|---|---|');
     for (const row of r.rows) {
       const { bp, cwc, sff } = row.cells;
@@ -353,11 +355,6 @@ export function paperMarkdown(r: PaperReport): string {
   return out.join('\n');
 }
 
-function writeAtomic(path: string, text: string): void {
-  writeFileSync(path + '.tmp', text);
-  renameSync(path + '.tmp', path);
-}
-
 /** Expected relative cost of a run, so that a pool starts the long ones first. */
 function expectedCost(run: PlannedRun): number {
   const perStep = { sff: 3, cwc: 1.7, bp: 1 }[run.method];
@@ -368,15 +365,6 @@ function expectedCost(run: PlannedRun): number {
 /** Planned-run indices, most expensive first (stable for equal costs). */
 function longestFirst(planned: PlannedRun[]): number[] {
   return planned.map((_, i) => i).sort((a, b) => expectedCost(planned[b]!) - expectedCost(planned[a]!) || a - b);
-}
-
-/** Runs `work` on each item with at most `jobs` in flight. */
-async function runPool(items: number[], jobs: number, work: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const lane = async () => {
-    while (next < items.length) await work(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(jobs, items.length) }, lane));
 }
 
 /** Runs the suites, writing the results after every run (a killed bench keeps what it finished). */
@@ -405,8 +393,8 @@ export async function runPaper(o: PaperOptions): Promise<PaperReport> {
     if (o.dryRun) return;
     mkdirSync(o.resultsDir, { recursive: true });
     report.rows = buildRows(report.runs);
-    writeAtomic(jsonPath, JSON.stringify(report, null, 2) + '\n');
-    writeAtomic(mdPath, paperMarkdown(report));
+    writeFileAtomic(jsonPath, JSON.stringify(report, null, 2) + '\n');
+    writeFileAtomic(mdPath, paperMarkdown(report));
   };
   if (jobs > 1) report.notes[1] = `Runs are child processes, ${jobs} at a time with ${threads} onnxruntime thread(s) each, on a shared ${os.cpus().length}-core machine: timings include their contention and the noise of whatever else ran.`;
   log(`bench ${o.name}: ${planned.length} training runs${o.suites.includes('throughput') ? ' + throughput' : ''}${jobs > 1 ? `, ${jobs} at a time` : ''} → ${jsonPath}`);
@@ -430,7 +418,7 @@ export async function runPaper(o: PaperOptions): Promise<PaperReport> {
         mkdirSync(run.options.out!, { recursive: true });
         log(`${tag}: training (log ${join(run.options.out!, 'train.log')})`);
         result = await trainInChild(run.options, { logFile: join(run.options.out!, 'train.log') });
-        writeAtomic(resultFile, JSON.stringify(result) + '\n');
+        writeFileAtomic(resultFile, JSON.stringify(result) + '\n');
       }
       record.ok = true;
       record.result = result;
@@ -449,7 +437,8 @@ export async function runPaper(o: PaperOptions): Promise<PaperReport> {
     report.runs = records.filter((r): r is RunRecord => r !== undefined);
     save();
   };
-  await runPool(longestFirst(planned), jobs, runOne);
+  const order = longestFirst(planned);
+  await runPool(order.length, jobs, (k) => runOne(order[k]!));
   if (o.suites.includes('throughput') && !o.dryRun) {
     log('throughput (each measurement in its own process):');
     report.throughput = await runThroughput({ log, profile: true });

@@ -1,5 +1,5 @@
 /**
- * Train-step throughput and memory (SPEC §6's "time" and "memory" columns, measured
+ * Train-step throughput and memory (the paper's "time" and "memory" columns, measured
  * on the machine at hand): images/s of
  *  - forward: the original model's forward (inference) in one onnxruntime session;
  *  - sff: one minibatch through every block's train session (block forward → head →
@@ -16,16 +16,13 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ort from 'onnxruntime-node';
-import { encodeModel } from '../onnx/io.js';
-import { defaultAuxKernel } from '../sff/head.js';
-import { ADAMW_DEFAULTS } from '../optim/adamw.js';
-import { blockLayout, buildEvalGraph, buildTrainStep } from '../train/artifacts.js';
-import { BlockRunner } from '../train/runner.js';
-import { sessionOptions, type RuntimeOptions } from '../train/session.js';
+import type { BlockRunner } from '../train/runner.js';
+import { createSession, runtimeVersion, type RuntimeOptions, type Session } from '../runtime/session.js';
+import { float32Tensor, int64Tensor, type Tensor } from '../runtime/tensors.js';
+import { numElements } from '../ir/tensor.js';
 import { loadModelSource, prepareModel } from '../train/model.js';
-import { planStages } from '../train/finetune.js';
-import type { Method, RunConfig } from '../train/options.js';
+import { buildBlockRunner, planStages } from '../train/stages.js';
+import { resolveConfig, TRAIN_DEFAULTS, type Method, type RunConfig } from '../train/options.js';
 import { childMain, hwmMB, maxRssMB, resetPeakRss, rssMB, runChild } from './child.js';
 
 export type ThroughputMode = 'forward' | Method;
@@ -97,31 +94,12 @@ function median(a: number[]): number {
   return s.length ? s[Math.floor(s.length / 2)]! : NaN;
 }
 
-/** A run configuration for `planStages` (the parts it reads, the rest at the trainer's defaults). */
+/** A run configuration for `planStages` (the parts it reads, the rest at the trainer's defaults; the learning rate is the from-scratch one). */
 export function benchRunConfig(method: Method, classes: number, imageSize: number, batch: number, fromScratch = true): RunConfig {
-  return {
-    method,
-    model: '',
-    data: '',
-    out: '',
-    epochs: 1,
-    batchSize: batch,
-    lr: 1e-3,
-    weightDecay: 0,
-    seed: 0,
-    ensemble: 'all',
-    norm: fromScratch ? 'chain' : 'none',
-    auxKernel: defaultAuxKernel(classes),
-    blocks: 'auto',
-    freeze: [],
-    normalize: 'imagenet',
-    augment: false,
-    imageSize: [imageSize, imageSize],
-    valFraction: 0.2,
-    lrPatience: 10,
-    stopPatience: 30,
-    classes: Array.from({ length: classes }, (_, i) => `c${i}`),
-  };
+  const model = { imageSize: [imageSize, imageSize] as [number, number], fromScratch, shortName: '', blocks: [] };
+  const names = Array.from({ length: classes }, (_, i) => `c${i}`);
+  const opts = { model: '', data: '', method, epochs: 1, batchSize: batch, lr: TRAIN_DEFAULTS.lr.fromScratch, ensemble: 'all' };
+  return { ...resolveConfig(opts, model, names), out: '' };
 }
 
 function summariseProfiles(files: string[], steps: number): ProfileSummary {
@@ -165,26 +143,23 @@ export async function measure(spec: MeasureSpec): Promise<Measurement> {
   const J = spec.classes ?? 10;
   const rt: RuntimeOptions = { memArena: spec.memArena, ...(spec.threads ? { threads: spec.threads } : {}) };
   const profileDir = spec.profile ? mkdtempSync(join(tmpdir(), 'sff-profile-')) : undefined;
-  const options = (tag: string): ort.InferenceSession.SessionOptions => ({
-    ...sessionOptions(rt),
-    ...(profileDir ? { enableProfiling: true, profileFilePrefix: join(profileDir, tag) } : {}),
-  });
+  const options = (tag: string): RuntimeOptions => ({ ...rt, ...(profileDir ? { profilePrefix: join(profileDir, tag) } : {}) });
   const source = spec.model.startsWith('builtin:') || spec.model.includes('/') || spec.model.endsWith('.onnx') ? spec.model : `builtin:${spec.model}`;
   const B = spec.batch;
   const t0 = performance.now();
   const sessionTimes: number[][] = [];
   const totals: number[] = [];
   let step: () => Promise<void>;
-  let sessions: ort.InferenceSession[] = [];
+  let sessions: Session[] = [];
   let trainableParams = 0;
   let afterTiming: () => Promise<void> = async () => {};
 
   if (spec.mode === 'forward') {
     const { model } = loadModelSource(source, { imageSize: spec.imageSize, classes: J });
     const input = model.graph.inputs.find((i) => !model.graph.initializers.has(i.name))!;
-    const session = await ort.InferenceSession.create(encodeModel(model), options('forward'));
+    const session = await createSession(model, options('forward'));
     sessions = [session];
-    const x = new ort.Tensor('float32', randomInput(B * 3 * spec.imageSize * spec.imageSize), [B, 3, spec.imageSize, spec.imageSize]);
+    const x = float32Tensor(randomInput(B * 3 * spec.imageSize * spec.imageSize), [B, 3, spec.imageSize, spec.imageSize]);
     step = async () => {
       await session.run({ [input.name]: x });
     };
@@ -192,31 +167,17 @@ export async function measure(spec: MeasureSpec): Promise<Measurement> {
     const pm = await prepareModel(source, { imageSize: spec.imageSize });
     const cfg = benchRunConfig(spec.mode, J, spec.imageSize, B, pm.fromScratch);
     const runners: BlockRunner[] = [];
-    const evalSessions: ort.InferenceSession[] = [];
-    for (const { block, objective } of planStages(pm, cfg)) {
-      const layout = blockLayout(block, objective.params);
-      const init = layout.pack((name) => {
-        const h = objective.params.find((p) => p.name === name);
-        return h ? h.init : new Float32Array(block.constants.get(name)!.raw.slice().buffer);
-      });
-      const train = await buildTrainStep({ block, objective, classes: J, batchSize: B, adamw: { ...ADAMW_DEFAULTS } }, layout);
-      const trainSession = await ort.InferenceSession.create(encodeModel(train), options(`train_${block.index}`));
-      let evalSession: ort.InferenceSession | undefined;
-      if (spec.withEval) {
-        evalSession = await ort.InferenceSession.create(encodeModel(buildEvalGraph(block, objective, layout, J)), options(`eval_${block.index}`));
-        evalSessions.push(evalSession);
-      }
-      sessions.push(trainSession);
-      const state = new Map(block.state.map((s) => [s, { data: new Float32Array(block.constants.get(s)!.raw.slice().buffer), dims: block.constants.get(s)!.dims }]));
-      const stateDims = new Map(block.state.map((s) => [s, block.constants.get(s)!.dims]));
-      runners.push(new BlockRunner(block.name, layout, { params: init, state }, { train: trainSession, eval: evalSession ?? trainSession }, stateDims, cfg.lr));
-      trainableParams += layout.total;
+    for (const stage of planStages(pm, cfg)) {
+      const runner = await buildBlockRunner(stage, { classes: J, batchSize: B, lr: cfg.lr, withEval: spec.withEval ?? false, runtime: profileDir ? { ...rt, profilePrefix: join(profileDir, 'block_') } : rt });
+      runners.push(runner);
+      trainableParams += runner.layout.total;
     }
+    sessions.push(...runners.map((r) => r.sessions.train!), ...runners.flatMap((r) => (r.sessions.eval ? [r.sessions.eval] : [])));
     const dims = pm.inputShape;
-    const x0 = new ort.Tensor('float32', randomInput(B * dims.reduce((a, d) => a * d, 1)), [B, ...dims]);
-    const labels = new ort.Tensor('int64', BigInt64Array.from({ length: B }, (_, i) => BigInt(i % J)), [B]);
+    const x0 = float32Tensor(randomInput(B * numElements(dims)), [B, ...dims]);
+    const labels = int64Tensor(BigInt64Array.from({ length: B }, (_, i) => BigInt(i % J)), [B]);
     step = async () => {
-      let x: ort.Tensor = x0;
+      let x: Tensor = x0;
       const times: number[] = [];
       for (const r of runners) {
         const ts = performance.now();
@@ -228,10 +189,9 @@ export async function measure(spec: MeasureSpec): Promise<Measurement> {
     };
     if (spec.withEval)
       afterTiming = async () => {
-        let x: ort.Tensor = x0;
+        let x: Tensor = x0;
         for (const r of runners) x = (await r.evaluate(x)).next;
       };
-    sessions.push(...evalSessions);
   }
   const buildSeconds = (performance.now() - t0) / 1000;
   const rssBuiltMB = rssMB();
@@ -378,7 +338,7 @@ export async function runThroughput(opts: ThroughputOptions = {}): Promise<Throu
     for (const mode of ['sff', 'bp'] as const) profiles.push(await one(c, mode, true, {}, { profile: true, warmup: 1, reps: 2 }));
   }
   return {
-    machine: { cpus: (await import('node:os')).cpus().length, node: process.version, ort: ort.env.versions?.common },
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version, ort: runtimeVersion() },
     rows,
     memory,
     profiles,

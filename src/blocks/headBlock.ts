@@ -11,7 +11,7 @@
 import type { Node } from '../ir/graph.js';
 import type { ImportedModel } from '../import/index.js';
 import { countElements, nodeBuffers, nodeParams } from '../import/ops.js';
-import type { Block } from './split.js';
+import type { SplitBlock } from './split.js';
 
 export const HEAD_BLOCK_NAME = 'head';
 
@@ -20,7 +20,7 @@ export const HEAD_BLOCK_NAME = 'head';
  * undefined when the head has no learned classifier or no learned layer before it (a
  * Flatten alone keeps nothing the network learned). `index` is the block's position in the chain.
  */
-export function pretrainedHeadBlock(imported: ImportedModel, index: number): Block | undefined {
+export function pretrainedHeadBlock(imported: ImportedModel, index: number): SplitBlock | undefined {
   const head = imported.head;
   const classifier = head.nodes.find((n) => n.name === head.classifier);
   if (!classifier) return undefined;
@@ -41,17 +41,17 @@ export function pretrainedHeadBlock(imported: ImportedModel, index: number): Blo
   // A block reads one tensor: every other value its nodes use is an initializer or made inside.
   const made = new Set(nodes.flatMap((n) => n.outputs));
   if (nodes.some((n) => n.inputs.some((i) => i && i !== head.feature && !made.has(i) && !g.initializers.has(i)))) return undefined;
-  const params = nodeParams(g, nodes, producers);
-  if (!params.length) return undefined;
+  const trainable = nodeParams(g, nodes, producers);
+  if (!trainable.length) return undefined;
   return {
     index,
     name: HEAD_BLOCK_NAME,
     input: head.feature,
     output,
     nodes,
-    params,
-    paramCount: countElements(g, params),
-    buffers: nodeBuffers(g, nodes),
+    trainable,
+    paramCount: countElements(g, trainable),
+    state: nodeBuffers(g, nodes),
     outputShape: imported.shapes.get(output)?.dims,
   };
 }

@@ -21,25 +21,13 @@ import type { Node } from '../ir/graph.js';
 import type { ImportedModel } from '../import/index.js';
 import { LINEAR_OPS, countElements, nodeBuffers, nodeParams } from '../import/ops.js';
 import { activationInput } from '../import/head.js';
-import { findCuts } from './cuts.js';
+import { findCuts } from '../ir/cuts.js';
 import { scopePath } from './scopes.js';
+import type { Block } from './block.js';
 
-export interface Block {
-  index: number;
-  /** 'stem', 'layer1', 'features.3', 'block4', or 'a..b' for merged scopes. */
-  name: string;
-  /** The cut tensor the block reads (the image input for the first block). */
-  input: string;
-  /** The cut tensor it produces (imported.feature for the last block). */
-  output: string;
-  /** The block's nodes in topological order. */
-  nodes: Node[];
-  /** Trainable initializers (float Conv/Gemm/MatMul weights and biases, BN scale/bias). */
-  params: string[];
+/** A block as the split finds it: its trainable parameter count and output shape at batch 1 beside it. */
+export interface SplitBlock extends Block {
   paramCount: number;
-  /** BatchNorm running statistics of the block's nodes. */
-  buffers: string[];
-  /** Output shape at batch 1. */
   outputShape?: number[];
 }
 
@@ -47,7 +35,7 @@ export type BlockSpec = 'auto' | 'cuts' | string[];
 export type SplitMethod = 'scopes' | 'residual-cuts' | 'conv-cuts' | 'all-cuts' | 'explicit';
 
 export interface SplitResult {
-  blocks: Block[];
+  blocks: SplitBlock[];
   method: SplitMethod;
   /** Every cut from the input to the feature tensor, in order (the feature tensor last). */
   cuts: string[];
@@ -66,7 +54,7 @@ export function bodyCuts(imported: ImportedModel): string[] {
   return findCuts(imported.model.graph, { from: imported.input, to: imported.feature });
 }
 
-export function splitIntoBlocks(imported: ImportedModel, spec: BlockSpec = 'auto'): Block[] {
+export function splitIntoBlocks(imported: ImportedModel, spec: BlockSpec = 'auto'): SplitBlock[] {
   return splitIntoBlocksDetailed(imported, spec).blocks;
 }
 
@@ -109,29 +97,29 @@ interface Bound {
 }
 
 /** Turns boundary tensors (in order, the last = feature) into blocks. */
-function makeBlocks(imported: ImportedModel, bounds: Bound[]): Block[] {
+function makeBlocks(imported: ImportedModel, bounds: Bound[]): SplitBlock[] {
   const g = imported.model.graph;
   const nodes = imported.bodyNodes;
   const producerIndex = new Map<string, number>();
   nodes.forEach((n, i) => n.outputs.forEach((o) => o && producerIndex.set(o, i)));
   const producers = g.producers();
-  const blocks: Block[] = [];
+  const blocks: SplitBlock[] = [];
   let start = 0;
   let input = imported.input;
   bounds.forEach((b, k) => {
     const end = producerIndex.get(b.output);
     if (end === undefined) throw new BlockSpecError(`tensor '${b.output}' is not produced by the feature extractor`);
     const own = nodes.slice(start, end + 1);
-    const params = nodeParams(g, own, producers);
+    const trainable = nodeParams(g, own, producers);
     blocks.push({
       index: k,
       name: b.name,
       input,
       output: b.output,
       nodes: own,
-      params,
-      paramCount: countElements(g, params),
-      buffers: nodeBuffers(g, own),
+      trainable,
+      paramCount: countElements(g, trainable),
+      state: nodeBuffers(g, own),
       outputShape: imported.shapes.get(b.output)?.dims,
     });
     start = end + 1;

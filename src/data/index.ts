@@ -11,7 +11,7 @@
 export { DataError } from './errors.js';
 export type { ImageSet, SplitRole } from './imageSet.js';
 export { U8ImageSet } from './imageSet.js';
-export { prepareData, BUILTIN_SHAPES } from './prepare.js';
+export { prepareData, BUILTIN_SHAPES, DATA_DEFAULTS } from './prepare.js';
 export type { DataOptions, PreparedData } from './prepare.js';
 export { batches } from './loader.js';
 export type { Batch, BatchOptions } from './loader.js';

@@ -99,27 +99,6 @@ export async function resizeRaw(
   return data;
 }
 
-/**
- * Runs `task(i)` for i in [0, n) with at most `concurrency` in flight.
- *
- * sharp does its work on libuv's thread pool, so keeping several decodes in flight from
- * the main thread uses every core. Measured on the 2-core target (CIFAR JPEGs, 32×32):
- * in-flight 1 → 2,300 img/s, 4 → 3,600, 8 → 4,200; two worker_threads each running
- * sharp reached 2,900–4,050 img/s, and at 224×224 in-process 4 in flight gave 2,550 img/s
- * vs 1,440–1,620 for two workers — so decoding stays in-process.
- */
-export async function runPool(n: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (;;) {
-      const i = next++;
-      if (i >= n) return;
-      await task(i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(concurrency, n)) }, worker));
-}
-
 // ---------------------------------------------------------------------------------------
 // uint8 HWC → float32 NCHW
 

@@ -45,7 +45,3 @@ export interface LoadedSource {
   /** Absolute path (or builtin:…) of the source. */
   location: string;
 }
-
-export function partSize(p: SourcePart): number {
-  return p.labels.length;
-}

@@ -3,13 +3,13 @@
  * export (classes and preprocessing from its metadata) or a plain classifier
  * (preprocessing from options).
  */
-import ort from 'onnxruntime-node';
-import { batches, prepareData, type ImageSet } from '../data/index.js';
+import { batches, DATA_DEFAULTS, prepareData, type ImageSet } from '../data/index.js';
 import { loadModel } from '../onnx/io.js';
 import { getMetadata } from '../ir/graph.js';
 import { accuracy } from '../sff/ensemble.js';
 import { parseSplit } from '../data/split.js';
-import { createSession, type RuntimeOptions } from '../train/session.js';
+import { createSession, type RuntimeOptions } from '../runtime/session.js';
+import { imagesTensor } from '../runtime/tensors.js';
 
 export interface EvalOptions extends RuntimeOptions {
   data: string;
@@ -49,14 +49,14 @@ export async function evaluateModel(modelPath: string, opts: EvalOptions): Promi
   const shape = input.type.shape;
   const size: [number, number] = pre?.size ?? (opts.imageSize ? [opts.imageSize, opts.imageSize] : [Number(shape[2]), Number(shape[3])]);
   if (!Number.isFinite(size[0]) || !Number.isFinite(size[1])) throw new Error(`${modelPath}: the input size is symbolic; give --image-size`);
-  const normalize = opts.normalize ?? (pre ? `${pre.mean.join(',')}/${pre.std.join(',')}` : 'imagenet');
+  const normalize = opts.normalize ?? (pre ? `${pre.mean.join(',')}/${pre.std.join(',')}` : DATA_DEFAULTS.normalize);
   const data = await prepareData({
     path: opts.data,
     imageSize: size,
     channels: Number(shape[1]) || 3,
     normalize,
     seed: opts.seed ?? 0,
-    ...(opts.shares ? parseSplit(opts.shares) : { valFraction: opts.valFraction ?? 0.2 }),
+    ...(opts.shares ? parseSplit(opts.shares) : { valFraction: opts.valFraction ?? DATA_DEFAULTS.valFraction }),
     ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
   });
   const modelClasses: string[] | undefined = classesMeta ? JSON.parse(classesMeta) : undefined;
@@ -80,7 +80,7 @@ export async function evaluateModel(modelPath: string, opts: EvalOptions): Promi
   for (const set of sets) {
     const dims = [set.channels, set.height, set.width];
     for await (const batch of batches(set, { batchSize: opts.batchSize ?? 64, shuffle: false, seed: 0, epoch: 0, mean: data.preprocess.mean, std: data.preprocess.std })) {
-      const x = new ort.Tensor('float32', batch.x.subarray(0, batch.n * dims[0]! * dims[1]! * dims[2]!), [batch.n, ...dims]);
+      const x = imagesTensor(batch.x, batch.n, dims);
       const out = await session.run({ [input.name]: x });
       const s = out[output];
       if (!s) throw new Error(`${modelPath}: no output '${output}' (outputs: ${outputs.join(', ')})`);

@@ -1,5 +1,5 @@
 /**
- * The deployable model (SPEC §4): the original input, the trained blocks with
+ * The deployable model: the original input, the trained blocks with
  * their norms and aux heads, BN in inference form, output `scores` [N,J] = the
  * (weighted) mean goodness over blocks, plus one goodness output per block, and
  * metadata for classes and preprocessing.
@@ -7,11 +7,11 @@
 import { Graph, makeModel, type Model } from '../ir/graph.js';
 import { GraphBuilder } from '../ir/builder.js';
 import { floatTensor } from '../ir/tensor.js';
-import { DataType } from '../onnx/schema.js';
+import { DataType } from '../ir/types.js';
 import type { Objective } from '../sff/objective.js';
-import { appendBlockNodes, OPSET } from '../train/artifacts.js';
-import type { ParamLayout } from '../train/params.js';
-import type { TrainBlock } from '../train/block.js';
+import { appendBlockNodes, OPSET } from '../blocks/graph.js';
+import type { ParamLayout } from '../blocks/params.js';
+import type { TrainBlock } from '../blocks/block.js';
 
 export interface ExportBlock {
   block: TrainBlock;

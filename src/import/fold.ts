@@ -7,29 +7,15 @@
  * that differs is batch-dependent: a Reshape target gets the batch entry rewritten to 0 (copy the
  * input's dimension) or -1, anything else keeps computing at run time.
  */
-import ort from 'onnxruntime-node';
 import { Graph, topologicalOrder, type Model, type Node } from '../ir/graph.js';
-import { encodeModel } from '../onnx/io.js';
-import { DataType } from '../onnx/schema.js';
-import { zerosFeed, type ValueShape } from '../ir/shapes.js';
+import { DataType } from '../ir/types.js';
+import type { ValueShape } from '../ir/shapes.js';
 import { int64Tensor, toNumbers, type TensorData } from '../ir/tensor.js';
+import { evaluateOnZeros } from '../runtime/probe.js';
 import type { NormaliseReport } from './normalize.js';
-
-const ORT_TO_ONNX: Record<string, number> = {
-  float32: DataType.FLOAT, float64: DataType.DOUBLE, int64: DataType.INT64, int32: DataType.INT32, uint8: DataType.UINT8,
-  int8: DataType.INT8, bool: DataType.BOOL, int16: DataType.INT16, uint16: DataType.UINT16, float16: DataType.FLOAT16,
-};
 
 /** Ops never folded (randomness, or no value to fold). */
 const NEVER_FOLD = new Set(['Dropout', 'RandomNormal', 'RandomUniform', 'RandomNormalLike', 'RandomUniformLike', 'Multinomial', 'Bernoulli']);
-
-function tensorFromOrt(name: string, t: ort.Tensor): TensorData {
-  const dataType = ORT_TO_ONNX[t.type];
-  if (dataType === undefined) throw new Error(`constant folding produced '${name}' of unsupported type ${t.type}`);
-  const d = t.data as ArrayBufferView;
-  const raw = new Uint8Array(d.buffer, d.byteOffset, d.byteLength).slice();
-  return { name, dataType, dims: [...t.dims], raw };
-}
 
 function sameBytes(a: TensorData, b: TensorData): boolean {
   if (a.dataType !== b.dataType || a.dims.length !== b.dims.length || a.dims.some((d, i) => d !== b.dims[i])) return false;
@@ -50,16 +36,6 @@ export function constantNodes(g: Graph): Node[] {
     for (const o of n.outputs) if (o) known.add(o);
   }
   return out;
-}
-
-async function evaluate(model: Model, sub: Graph, feeds: Record<string, ort.Tensor>): Promise<Map<string, TensorData>> {
-  const session = await ort.InferenceSession.create(encodeModel({ ...model, graph: sub }), { graphOptimizationLevel: 'disabled' });
-  try {
-    const res = await session.run(feeds);
-    return new Map(Object.entries(res).map(([k, v]) => [k, tensorFromOrt(k, v)]));
-  } finally {
-    await session.release();
-  }
 }
 
 /**
@@ -91,17 +67,18 @@ export async function foldConstants(
   sub.outputs = [...needed].filter((v) => foldOutputs.has(v)).map((name) => ({ name }));
   if (!sub.outputs.length) return 0;
 
-  const feedsFor = (shapes: Map<string, ValueShape>) => {
-    const feeds: Record<string, ort.Tensor> = {};
+  const inputsFor = (shapes: Map<string, ValueShape>) => {
+    const inputs = new Map<string, ValueShape>();
     for (const s of shapeInputs) {
       const sh = shapes.get(s);
       if (!sh) throw new Error(`constant folding: no probed shape for '${s}'`);
-      feeds[s] = zerosFeed(sh.elemType, sh.dims);
+      inputs.set(s, sh);
     }
-    return feeds;
+    return inputs;
   };
-  const r1 = await evaluate(model, sub, feedsFor(shapes1));
-  const r2 = shapeInputs.length && shapes2 ? await evaluate(model, sub, feedsFor(shapes2)) : r1;
+  const subModel: Model = { ...model, graph: sub };
+  const r1 = await evaluateOnZeros(subModel, inputsFor(shapes1));
+  const r2 = shapeInputs.length && shapes2 ? await evaluateOnZeros(subModel, inputsFor(shapes2)) : r1;
 
   const constant = new Map<string, TensorData>();
   const batchDependent = new Set<string>();

@@ -14,7 +14,7 @@
 import type { Graph, Node } from '../ir/graph.js';
 import { attrInt, attrInts } from '../ir/attrs.js';
 import type { ValueShape } from '../ir/shapes.js';
-import { findCuts, pathNodes } from '../blocks/cuts.js';
+import { findCuts, pathNodes } from '../ir/cuts.js';
 import { ImportError } from './errors.js';
 import { LINEAR_OPS, UNARY_ACTIVATIONS, countElements, nodeParams } from './ops.js';
 

@@ -4,7 +4,8 @@
  * shapes and the classifier head identified.
  */
 import { opsetVersion, type Model, type Node, type TensorType } from '../ir/graph.js';
-import { probeShapes, type ValueShape } from '../ir/shapes.js';
+import type { ValueShape } from '../ir/shapes.js';
+import { probeShapes } from '../runtime/probe.js';
 import { cloneModel, checkOps, normaliseGraph, bypass, removeDeadCode, type NormaliseReport } from './normalize.js';
 import { foldConstants } from './fold.js';
 import { findHead, type HeadInfo, type HeadOptions } from './head.js';

@@ -6,7 +6,7 @@
 import { Graph, opsetVersion, type Model, type Node } from '../ir/graph.js';
 import { attrFloat, attrFloats, attrInt, attrInts, attrTensor } from '../ir/attrs.js';
 import { cloneTensor, floatTensor, int64Tensor, type TensorData } from '../ir/tensor.js';
-import { DataType } from '../onnx/schema.js';
+import { DataType } from '../ir/types.js';
 import { ImportError, UnsupportedOpError } from './errors.js';
 import { SHAPE_OPS, SUPPORTED_OPS, paramSlots } from './ops.js';
 

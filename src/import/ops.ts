@@ -1,15 +1,24 @@
 /** Which ONNX ops the importer accepts, and what role their inputs play. */
 import type { Graph, Node } from '../ir/graph.js';
-import { DataType } from '../onnx/schema.js';
+import { DataType } from '../ir/types.js';
+import { numElements } from '../ir/tensor.js';
 
-/** Ops every later stage (blocks, autodiff, training graphs) must handle. */
-export const SUPPORTED_OPS: ReadonlySet<string> = new Set([
+/**
+ * Ops a block may hold and train through: each one needs a gradient rule in `autodiff/gradients/`
+ * (test/import/ops.test.ts holds this list against the gradient registry, which sits higher in the
+ * pipeline and so cannot be read from here).
+ */
+export const TRAINED_OPS: readonly string[] = [
   'Conv', 'BatchNormalization', 'Relu', 'Clip', 'HardSigmoid', 'HardSwish', 'Sigmoid', 'Mul', 'Add', 'Sub', 'Div',
   'MaxPool', 'AveragePool', 'GlobalAveragePool', 'ReduceMean', 'Flatten', 'Reshape', 'Gemm', 'MatMul', 'Concat',
-  'Split', 'Slice', 'Pad', 'Transpose', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout', 'Constant',
-  // Only in a classifier head (after the feature map); SFF never trains through them.
-  'Softmax', 'LogSoftmax',
-]);
+  'Split', 'Slice', 'Pad', 'Transpose', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout',
+];
+
+/** Ops accepted but never differentiated: folded into initializers, or only in a classifier head (after the feature map). */
+export const FORWARD_ONLY_OPS: readonly string[] = ['Constant', 'Softmax', 'LogSoftmax'];
+
+/** Ops every later stage (blocks, autodiff, training graphs) must handle. */
+export const SUPPORTED_OPS: ReadonlySet<string> = new Set([...TRAINED_OPS, ...FORWARD_ONLY_OPS]);
 
 /** Shape arithmetic: accepted because it is folded to constants once the input size is known. */
 export const SHAPE_OPS: ReadonlySet<string> = new Set(['Shape', 'Gather', 'Cast', 'ConstantOfShape', 'Range', 'Size', 'Equal', 'Where', 'Expand']);
@@ -80,7 +89,7 @@ export function countElements(graph: Graph, names: Iterable<string>): number {
   let c = 0;
   for (const n of names) {
     const t = graph.initializers.get(n);
-    if (t) c += t.dims.reduce((a, b) => a * b, 1);
+    if (t) c += numElements(t.dims);
   }
   return c;
 }

@@ -3,7 +3,7 @@
  * Data is always held as little-endian raw bytes, whatever field the file used,
  * so a load → save round trip keeps every value bit-identical.
  */
-import { DataType } from '../onnx/schema.js';
+import { DataType } from './types.js';
 
 export interface TensorData {
   name: string;
@@ -99,10 +99,6 @@ export function int64Tensor(name: string, dims: number[], data: ArrayLike<number
 
 export function scalarFloat(name: string, v: number): TensorData {
   return floatTensor(name, [], [v]);
-}
-
-export function scalarInt64(name: string, v: number): TensorData {
-  return int64Tensor(name, [], [v]);
 }
 
 /** A tensor of the given type from values (integer and float types; used by constant folding). */

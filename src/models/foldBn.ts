@@ -7,7 +7,7 @@
 import { attrFloat, attrInt } from '../ir/attrs.js';
 import type { Graph, Model } from '../ir/graph.js';
 import { floatTensor, toFloat32 } from '../ir/tensor.js';
-import { DataType } from '../onnx/schema.js';
+import { DataType } from '../ir/types.js';
 
 /** Folds every Conv → BatchNormalization pair it can; returns how many were folded. */
 export function foldBatchNorms(model: Model): number {

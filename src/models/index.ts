@@ -5,7 +5,7 @@
  * with metadata `sff.model`, `sff.preprocess` and (where the BP head has dropout) `sff.dropout`.
  */
 import type { Model } from '../ir/graph.js';
-import { DataType } from '../onnx/schema.js';
+import { DataType } from '../ir/types.js';
 import { numElements } from '../ir/tensor.js';
 import { buildCnn } from './cnn.js';
 import { buildResnet18 } from './resnet18.js';

@@ -6,6 +6,7 @@
  */
 
 import { Rng } from '../util/rng.js';
+import { numElements } from '../ir/tensor.js';
 
 /** 32-bit FNV-1a over a string, continued from `h`. */
 function fnv1a(s: string, h = 0x811c9dc5): number {
@@ -45,7 +46,7 @@ export function fans(dims: readonly number[]): { fanIn: number; fanOut: number }
 }
 
 export function initWeight(init: WeightInit, dims: readonly number[], rng: InitRng): Float32Array {
-  const n = dims.reduce((a, b) => a * b, 1);
+  const n = numElements(dims);
   const out = new Float32Array(n);
   const { fanIn, fanOut } = fans(dims);
   switch (init) {

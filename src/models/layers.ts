@@ -7,7 +7,7 @@
 import { Graph, makeModel, setMetadata, type Model } from '../ir/graph.js';
 import { f, toAttrs, type AttrValue } from '../ir/attrs.js';
 import { floatTensor } from '../ir/tensor.js';
-import { DataType } from '../onnx/schema.js';
+import { DataType } from '../ir/types.js';
 import { InitRng, initBias, initWeight, type WeightInit } from './init.js';
 
 /**

@@ -3,7 +3,7 @@
  * Typed tensor fields (float_data, int64_data, …) are turned into raw bytes so
  * the IR has one representation; external data is resolved by the caller.
  */
-import { AttrType, DataType } from './schema.js';
+import { AttrType, DataType } from '../ir/types.js';
 import { Graph, type Attr, type Model, type Node, type ValueInfo, type ValueType } from '../ir/graph.js';
 import { bytesPerElement, numElements, type TensorData } from '../ir/tensor.js';
 

@@ -1,7 +1,8 @@
 /** Reading and writing .onnx files (with optional external-data files), atomically. */
-import { closeSync, existsSync, openSync, readFileSync, readSync, renameSync, statSync, writeFileSync, fstatSync, unlinkSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, fstatSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { ModelProto } from './schema.js';
+import { writeFileAtomic } from '../util/fs.js';
 import { modelFromProto, modelToProto, tensorToProto, type ExternalRef } from './codec.js';
 import type { Model } from '../ir/graph.js';
 import type { TensorData } from '../ir/tensor.js';
@@ -67,18 +68,6 @@ export interface SaveOptions {
 /** Serialises a model with all tensors inline (what InferenceSession takes from memory). */
 export function encodeModel(model: Model): Uint8Array {
   return ModelProto.encode(ModelProto.fromObject(modelToProto(model))).finish();
-}
-
-/** Writes `data` to `path` through a temporary file and a rename, so readers never see half a file. */
-export function writeFileAtomic(path: string, data: Uint8Array | string): void {
-  const tmp = join(dirname(path), `.${basename(path)}.${process.pid}.tmp`);
-  try {
-    writeFileSync(tmp, data);
-    renameSync(tmp, path);
-  } catch (e) {
-    if (existsSync(tmp)) unlinkSync(tmp);
-    throw e;
-  }
 }
 
 export function saveModel(model: Model, path: string, opts: SaveOptions = {}): void {

@@ -1,5 +1,5 @@
 /**
- * Prediction from per-block goodness (SPEC §4): the mean of the goodness
+ * Prediction from per-block goodness (the paper's "layers" prediction): the mean of the goodness
  * matrices of all blocks, of the last K, or a weighted mean with weights chosen
  * on the validation split.
  */

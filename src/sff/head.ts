@@ -1,5 +1,5 @@
 /**
- * The per-block SFF head (SPEC §2): optional per-sample LayerNorm over (C,H,W)
+ * The per-block SFF head (the paper's aux head): optional per-sample LayerNorm over (C,H,W)
  * with a per-channel affine, an auxiliary k×k conv to J channels, and the
  * goodness g[n,j] = mean over (h,w) of A[n,j,h,w]².
  */
@@ -32,7 +32,7 @@ export interface HeadOutputs {
 
 export const LAYERNORM_EPS = 1e-5;
 
-/** Default aux kernel: 5 when J ≤ 10, else 3 (SPEC §2). */
+/** Default aux kernel: 5 when J ≤ 10, else 3 (the paper's choice). */
 export function defaultAuxKernel(classes: number): number {
   return classes <= 10 ? 5 : 3;
 }

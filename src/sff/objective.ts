@@ -1,7 +1,7 @@
 /**
  * What each block is trained to produce: class scores [B,J] from the block's
- * output, scored by softmax cross-entropy. SFF (SPEC §2) uses the goodness of
- * an auxiliary conv head; CwC-mod (SPEC §5) the goodness of channel groups; the
+ * output, scored by softmax cross-entropy. SFF uses the goodness of
+ * an auxiliary conv head; CwC-mod (the channel-wise competitive baseline) the goodness of channel groups; the
  * BP baseline the network's own classifier; a linear probe reads a detached map.
  */
 import type { GraphBuilder } from '../ir/builder.js';
@@ -41,7 +41,7 @@ export function cwcGroupSize(channels: number, classes: number): number {
   return size;
 }
 
-/** g[n,j] = mean of squares over channel group j (SPEC §5). */
+/** g[n,j] = mean of squares over channel group j (CwC-mod's goodness). */
 export function cwcObjective(channels: number, classes: number): Objective {
   const size = cwcGroupSize(channels, classes);
   return {

@@ -1,25 +1,23 @@
 /**
- * Per-block graphs (SPEC §1–3):
+ * Per-block graphs:
  * - the train step: block forward (BN on batch statistics) → head → SFF loss →
  *   gradients (inside the block only) → AdamW, one session.run per minibatch;
  * - the eval graph: block forward (BN on running statistics) → head;
  * - the forward pieces reused by the exported model.
  */
-import { Graph, makeModel, type Model, type Node } from '../ir/graph.js';
+import { Graph, makeModel, type Model } from '../ir/graph.js';
 import { GraphBuilder } from '../ir/builder.js';
-import { DataType } from '../onnx/schema.js';
-import { probeShapes } from '../ir/shapes.js';
-import { tensorFromNumbers } from '../ir/tensor.js';
+import { DataType } from '../ir/types.js';
+import { probeShapes } from '../runtime/probe.js';
 import { buildGradients } from '../autodiff/index.js';
 import { bnRunningStatUpdate } from '../autodiff/gradients/BatchNormalization.js';
 import type { HeadParam } from '../sff/head.js';
 import { appendSmoothedLoss } from '../sff/smoothing.js';
 import type { Objective } from '../sff/objective.js';
 import { appendAdamW, type AdamWConfig } from '../optim/adamw.js';
-import { appendPack, appendUnpack, ParamLayout } from './params.js';
-import type { TrainBlock } from './block.js';
-
-export const OPSET = 17;
+import { appendPack, appendUnpack, ParamLayout } from '../blocks/params.js';
+import type { TrainBlock } from '../blocks/block.js';
+import { appendBlockNodes, OPSET } from '../blocks/graph.js';
 
 /** Fixed names of the per-block graphs' inputs and outputs. */
 export const IO = {
@@ -62,44 +60,6 @@ export function blockLayout(block: TrainBlock, head: HeadParam[]): ParamLayout {
 
 export function headPrefix(block: TrainBlock): string {
   return `sff.block${block.index}`;
-}
-
-/**
- * Copies the block's nodes into `b.graph`, reading `input` for the block input.
- * BatchNorm nodes are put in training form when `training` (batch statistics;
- * their updated running statistics become outputs named IO.stateOut(stat)).
- * Returns the value holding the block output.
- */
-export function appendBlockNodes(b: GraphBuilder, block: TrainBlock, input: string, training: boolean): string {
-  const rename = (v: string) => (v === block.input ? input : v);
-  for (const n of block.nodes) {
-    const copy: Node = { ...n, inputs: n.inputs.map(rename), outputs: [...n.outputs], attrs: { ...n.attrs } };
-    if (n.opType === 'BatchNormalization') {
-      delete copy.attrs.training_mode;
-      copy.outputs = [n.outputs[0]!];
-      if (training) {
-        // Batch statistics; the running statistics are updated by bnRunningStatUpdate
-        // (PyTorch's unbiased variance, which onnxruntime's own outputs do not use).
-        copy.attrs.training_mode = { type: 'int', value: 1 };
-        // onnxruntime insists on all three outputs in training mode; the last two go unused.
-        // Its kernel updates the running-stat inputs in place, so it gets private
-        // placeholders rather than the state the update below reads.
-        copy.outputs = [n.outputs[0]!, b.unique('bn_running_mean_unused'), b.unique('bn_running_var_unused')];
-        const C = block.constants.get(n.inputs[3]!)!.dims;
-        copy.inputs[3] = b.constFloat(new Float32Array(C[0]!), C, 'bn_mean_placeholder');
-        copy.inputs[4] = b.constFloat(new Float32Array(C[0]!).fill(1), C, 'bn_var_placeholder');
-      }
-    }
-    if (n.opType === 'Dropout' && training) {
-      // Training-mode dropout: random mask, kept as an output for the gradient.
-      const on = b.unique('dropout_training');
-      b.graph.initializers.set(on, tensorFromNumbers(on, DataType.BOOL, [], [1]));
-      copy.inputs = [copy.inputs[0]!, copy.inputs[1] ?? '', on];
-      copy.outputs = [n.outputs[0]!, b.unique('dropout_mask')];
-    }
-    b.graph.nodes.push(copy);
-  }
-  return block.output === block.input ? input : block.output;
 }
 
 function tensorInput(g: Graph, name: string, elemType: number, shape: (number | string)[]): void {

@@ -6,7 +6,7 @@
  * validation accuracy sits at chance while training accuracy climbs. Warn before that happens.
  */
 import { attrFloat } from '../ir/attrs.js';
-import type { TrainBlock } from './block.js';
+import type { TrainBlock } from '../blocks/block.js';
 
 /** The weight the initial running statistics keep after training, above which a run is warned. */
 const LEFTOVER_LIMIT = 0.05;

@@ -3,7 +3,7 @@
  * temporary file and renamed, so a crash mid-write never loses the last good one.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { writeFileAtomic } from '../onnx/io.js';
+import { writeFileAtomic } from '../util/fs.js';
 
 const MAGIC = 'SFFCKPT1';
 

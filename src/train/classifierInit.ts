@@ -12,7 +12,7 @@
 import ort from 'onnxruntime-node';
 import { batches, U8ImageSet, type ImageSet } from '../data/index.js';
 import { attrInt } from '../ir/attrs.js';
-import { createSession, type RuntimeOptions } from './session.js';
+import { createSession, type RuntimeOptions } from '../runtime/session.js';
 import type { PreparedModel } from './model.js';
 
 export interface MatchedClassifier {

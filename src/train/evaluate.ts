@@ -1,6 +1,6 @@
 /** Runs every block's eval graph over a split and collects the goodness matrices. */
-import ort from 'onnxruntime-node';
 import { batches, type ImageSet } from '../data/index.js';
+import { imagesTensor, type Tensor } from '../runtime/tensors.js';
 import type { BlockRunner } from './runner.js';
 
 export interface SplitGoodness {
@@ -21,7 +21,7 @@ export async function collectGoodness(
   const dims = [set.channels, set.height, set.width];
   let offset = 0;
   for await (const batch of batches(set, { batchSize: opts.batchSize, shuffle: false, seed: 0, epoch: 0, mean: opts.mean, std: opts.std })) {
-    let x: ort.Tensor = new ort.Tensor('float32', batch.x.subarray(0, batch.n * dims[0]! * dims[1]! * dims[2]!), [batch.n, ...dims]);
+    let x: Tensor = imagesTensor(batch.x, batch.n, dims);
     for (let k = 0; k < runners.length; k++) {
       const r = await runners[k]!.evaluate(x);
       goodness[k]!.set(r.goodness, offset * J);

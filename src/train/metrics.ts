@@ -1,6 +1,7 @@
 /** Per-epoch metrics: computed from goodness matrices, appended as JSON lines. */
 import { appendFileSync } from 'node:fs';
-import { accuracy } from '../sff/ensemble.js';
+import { accuracy, ensembleAccuracy, ensembleWeights, parseEnsemble, reportedRules } from '../sff/ensemble.js';
+import type { SplitGoodness } from './evaluate.js';
 
 export interface SplitMetrics {
   /** Per-block mean SFF loss. */
@@ -84,6 +85,29 @@ export class RunningMetrics {
     const n = Math.max(this.seen, 1);
     return { loss: this.loss.map((l) => l / n), acc: this.correct.map((c) => c / n), layers: { all: this.ensembleCorrect / n } };
   }
+}
+
+/** Per-block loss and accuracy of a split's goodness (the ensembles are added by `ensembleReport`). */
+export function splitMetrics(sg: SplitGoodness, J: number): SplitMetrics {
+  return {
+    loss: sg.goodness.map((g) => goodnessLoss(g, sg.labels, J)),
+    acc: sg.goodness.map((g) => accuracy(g, sg.labels, J)),
+    layers: {},
+  };
+}
+
+/** Accuracy of the run's ensemble rule and of the reference rules beside it, and the rule's weights. */
+export function ensembleReport(sg: SplitGoodness, J: number, cfgRule: string): { layers: Record<string, number>; weights: number[]; acc: number } {
+  const K = sg.goodness.length;
+  const rules = reportedRules(K, cfgRule);
+  const layers: Record<string, number> = {};
+  let chosen: number[] = [];
+  for (const rule of rules) {
+    const spec = parseEnsemble(rule);
+    layers[rule] = ensembleAccuracy(spec, sg.goodness, sg.labels, J);
+    if (rule === cfgRule) chosen = ensembleWeights(spec, sg.goodness, sg.labels, J);
+  }
+  return { layers, weights: chosen, acc: layers[cfgRule]! };
 }
 
 export function appendMetrics(path: string, m: EpochMetrics): void {

@@ -5,12 +5,12 @@
 import { basename } from 'node:path';
 import { loadModel } from '../onnx/io.js';
 import { getMetadata, type Model, type Node } from '../ir/graph.js';
-import { floatTensor, type TensorData } from '../ir/tensor.js';
+import { floatTensor, numElements, type TensorData } from '../ir/tensor.js';
 import { mixSeed, Rng } from '../util/rng.js';
 import { importModel, type ImportedModel } from '../import/index.js';
 import { pretrainedHeadBlock, splitIntoBlocksDetailed, type Block, type SplitMethod } from '../blocks/index.js';
 import { createModel, isBuiltinModel, BUILTIN_MODELS } from '../models/index.js';
-import type { TrainBlock } from './block.js';
+import type { TrainBlock } from '../blocks/block.js';
 
 export interface PreparedModel {
   /** One line for logs: source, input, blocks. */
@@ -74,8 +74,8 @@ export async function prepareModel(source: string, opts: PrepareModelOptions = {
       output: b.output,
       nodes: b.nodes,
       constants,
-      trainable: b.params,
-      state: b.buffers,
+      trainable: b.trainable,
+      state: b.state,
       inputShape: dimsOf(b.input),
       outputShape: dimsOf(b.output),
     };
@@ -102,7 +102,7 @@ export async function prepareModel(source: string, opts: PrepareModelOptions = {
 
 /**
  * The BP baseline's single block: the whole network up to its logits, with the
- * classifier replaced by a J-way one when the label set differs (SPEC §5), and
+ * classifier replaced by a J-way one when the label set differs (the paper's BP baseline), and
  * the classifier's dropout (metadata `sff.dropout`) before it in training.
  */
 export function bpBlock(pm: PreparedModel, classes: number, seed: number): TrainBlock {
@@ -163,7 +163,7 @@ function replaceClassifier(cls: Node, nodes: Node[], constants: Map<string, Tens
   const fresh = (old: string, dims: number[], fanIn: number) => {
     const name = `${old}__new`;
     const bound = 1 / Math.sqrt(fanIn);
-    constants.set(name, floatTensor(name, dims, Float32Array.from({ length: dims.reduce((a, d) => a * d, 1) }, () => rng.uniform(-bound, bound))));
+    constants.set(name, floatTensor(name, dims, Float32Array.from({ length: numElements(dims) }, () => rng.uniform(-bound, bound))));
     return name;
   };
   const w = constants.get(cls.inputs[1]!);
@@ -174,7 +174,7 @@ function replaceClassifier(cls: Node, nodes: Node[], constants: Map<string, Tens
     cls.inputs[1] = fresh(w.name, transB ? [classes, fanIn] : [fanIn, classes], fanIn);
     if (cls.inputs[2]) cls.inputs[2] = fresh(cls.inputs[2], [classes], fanIn);
   } else if (cls.opType === 'Conv') {
-    const fanIn = w.dims.slice(1).reduce((a, d) => a * d, 1);
+    const fanIn = numElements(w.dims.slice(1));
     cls.inputs[1] = fresh(w.name, [classes, ...w.dims.slice(1)], fanIn);
     if (cls.inputs[2]) cls.inputs[2] = fresh(cls.inputs[2], [classes], fanIn);
   } else if (cls.opType === 'MatMul') {

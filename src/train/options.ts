@@ -1,14 +1,20 @@
 /** Options of a fine-tuning run, their defaults, and how they are resolved against the model and data. */
-import type { NormPlacement } from '../sff/head.js';
-import type { AugmentPreset } from '../data/augment.js';
-import type { LrSchedule } from './schedule.js';
+import { resolve, join } from 'node:path';
+import { DATA_DEFAULTS } from '../data/index.js';
+import { defaultAuxKernel, type NormPlacement } from '../sff/head.js';
+import { formatEnsemble, parseEnsemble } from '../sff/ensemble.js';
+import type { PreparedModel } from './model.js';
+import { parseSplit } from '../data/split.js';
+import { parseAugment, type AugmentPreset } from '../data/augment.js';
+import { checkLabelSmoothing } from '../sff/smoothing.js';
+import { LR_SCHEDULES, type LrSchedule } from './schedule.js';
 
 export interface FinetuneOptions {
   /** Path to an .onnx model, or `builtin:<cnn|cnnb|resnet18|mobilenetv3-small>`. */
   model: string;
   /** Dataset path (see `prepareData`), or `builtin:shapes`. */
   data: string;
-  /** sff (default), bp (end-to-end baseline) or cwc (CwC-mod baseline), SPEC §5. */
+  /** sff (default), bp (end-to-end baseline) or cwc (CwC-mod baseline), the paper's two comparisons. */
   method?: Method;
   /** Output folder (default artifacts/<model name>). */
   out?: string;
@@ -128,4 +134,140 @@ export interface RunConfig {
   stopPatience: number;
   maxStepsPerEpoch?: number;
   classes: string[];
+}
+
+/** The training defaults, stated once (the data defaults live in `DATA_DEFAULTS`). */
+export const TRAIN_DEFAULTS = {
+  method: 'sff' as Method,
+  epochs: 100,
+  /** AdamW learning rate from scratch, and for a pretrained graph. */
+  lr: { fromScratch: 1e-3, pretrained: 3e-4 },
+  /** Batch size for inputs up to 64 px, and above. */
+  batchSize: { small: 128, large: 64 },
+  weightDecay: 0,
+  seed: 0,
+  lrPatience: 10,
+  stopPatience: 30,
+} as const;
+
+function defaultLr(fromScratch: boolean): number {
+  return fromScratch ? TRAIN_DEFAULTS.lr.fromScratch : TRAIN_DEFAULTS.lr.pretrained;
+}
+
+function defaultBatchSize(imageSize: readonly number[]): number {
+  return Math.max(...imageSize) <= 64 ? TRAIN_DEFAULTS.batchSize.small : TRAIN_DEFAULTS.batchSize.large;
+}
+
+function checkedBnMomentum(m: number): number {
+  if (!(m > 0 && m <= 1)) throw new OptionError(`--bn-momentum must be in (0, 1] (PyTorch's convention: the weight of each new batch), got ${m}`);
+  return m;
+}
+
+/** The model facts that the defaults depend on. */
+export type ModelFacts = Pick<PreparedModel, 'imageSize' | 'fromScratch' | 'shortName' | 'normalize'> & { blocks: readonly unknown[]; headBlock?: unknown; description?: string };
+
+/** Whether pretrained graphs run their own head as a final block unless told otherwise (README, Results). */
+const HEAD_BLOCK_BY_DEFAULT = true;
+
+/** Validation and test shares of the training data: from --split, else --val-fraction and no test share. */
+export function splitFractions(opts: FinetuneOptions): { valFraction: number; testFraction: number } {
+  if (opts.split !== undefined) {
+    if (opts.valFraction !== undefined) throw new OptionError('give either --split or --val-fraction, not both');
+    try {
+      return parseSplit(opts.split);
+    } catch (e) {
+      throw new OptionError((e as Error).message);
+    }
+  }
+  return { valFraction: opts.valFraction ?? DATA_DEFAULTS.valFraction, testFraction: 0 };
+}
+
+function checkedAugment(v: boolean | string | undefined): AugmentPreset {
+  try {
+    return parseAugment(v);
+  } catch (e) {
+    throw new OptionError((e as Error).message);
+  }
+}
+
+function checkedHeadInit(v: string | undefined): 'matched' | 'random' {
+  if (v === undefined || v === 'matched' || v === 'random') return v ?? 'matched';
+  throw new OptionError(`--head-init '${v}' is not known: use matched or random`);
+}
+
+function checkedSchedule(s: string | undefined): LrSchedule {
+  if (s === undefined) return 'plateau';
+  if (!(LR_SCHEDULES as readonly string[]).includes(s)) throw new OptionError(`--schedule '${s}' is not known: use ${LR_SCHEDULES.join(' or ')}`);
+  return s as LrSchedule;
+}
+
+function checkedNonNegative(flag: string, v: number): number {
+  if (!(v >= 0)) throw new OptionError(`${flag} must be ≥ 0, got ${v}`);
+  return v;
+}
+
+function checkedSmoothing(eps: number): number {
+  try {
+    return checkLabelSmoothing(eps);
+  } catch (e) {
+    throw new OptionError((e as Error).message);
+  }
+}
+
+function checkedPooledHeads(n: number, blocks: number): number {
+  if (!(Number.isInteger(n) && n >= 0 && n <= blocks)) throw new OptionError(`--pooled-heads must be an integer from 0 to the number of blocks (${blocks}), got ${n}`);
+  return n;
+}
+
+/** Resolves options against the model and the data's classes into the run's fixed configuration. */
+export function resolveConfig(opts: FinetuneOptions, pm: ModelFacts, classes: string[]): RunConfig {
+  const size = pm.imageSize;
+  const sff = (opts.method ?? TRAIN_DEFAULTS.method) === 'sff';
+  const headBlock = opts.headBlock === undefined || opts.headBlock === 'auto' ? sff && !pm.fromScratch && pm.headBlock !== undefined && HEAD_BLOCK_BY_DEFAULT : opts.headBlock;
+  if (headBlock && !sff) throw new OptionError(`--head-block is an SFF option (the baselines train the network's own head already); drop it with --method ${opts.method}`);
+  if (headBlock && pm.headBlock === undefined) throw new OptionError(`--head-block: this model's head has no learned layers before its classifier to run as a block (${pm.description ?? pm.shortName})`);
+  const { valFraction, testFraction } = splitFractions(opts);
+  return {
+    method: opts.method ?? TRAIN_DEFAULTS.method,
+    model: opts.model,
+    data: opts.data,
+    out: resolve(opts.out ?? join('artifacts', pm.shortName)),
+    epochs: opts.epochs ?? TRAIN_DEFAULTS.epochs,
+    batchSize: opts.batchSize ?? defaultBatchSize(size),
+    lr: opts.lr ?? defaultLr(pm.fromScratch),
+    weightDecay: opts.weightDecay ?? TRAIN_DEFAULTS.weightDecay,
+    ...(opts.bnMomentum !== undefined ? { bnMomentum: checkedBnMomentum(opts.bnMomentum) } : {}),
+    seed: opts.seed ?? TRAIN_DEFAULTS.seed,
+    // auto: the paper's plain mean from scratch; for a pretrained graph, whose early blocks are
+    // weak (18% for the stem of the shared MobileNetV3), the mean of the last four blocks, which
+    // measured best there (README, Results) — or, with the network's own head as the last block,
+    // weights fitted on the validation split (which start from the best single block).
+    ensemble: formatEnsemble(parseEnsemble(!opts.ensemble || opts.ensemble === 'auto' ? (pm.fromScratch || pm.blocks.length <= 4 ? 'all' : headBlock ? 'weighted' : 'last:4') : opts.ensemble)),
+    norm: !opts.norm || opts.norm === 'auto' ? (pm.fromScratch ? 'chain' : 'none') : opts.norm,
+    auxKernel: opts.auxKernel === undefined || opts.auxKernel === 'auto' ? defaultAuxKernel(classes.length) : opts.auxKernel,
+    blocks: opts.blocks ?? 'auto',
+    freeze: opts.freeze ?? [],
+    normalize: opts.normalize ?? pm.normalize ?? DATA_DEFAULTS.normalize,
+    augment: checkedAugment(opts.augment),
+    ...(opts.subset ? { subset: opts.subset } : {}),
+    ...(opts.testData ? { testData: opts.testData } : {}),
+    imageSize: size,
+    valFraction,
+    ...(testFraction > 0 ? { testFraction } : {}),
+    headBlock,
+    ...(headBlock ? { headInit: checkedHeadInit(opts.headInit) } : {}),
+    pooledHeads: checkedPooledHeads(opts.pooledHeads ?? 0, pm.blocks.length),
+    schedule: checkedSchedule(opts.schedule),
+    warmup: checkedNonNegative('--warmup', opts.warmup ?? 0),
+    labelSmoothing: checkedSmoothing(opts.labelSmoothing ?? 0),
+    lrPatience: opts.lrPatience ?? TRAIN_DEFAULTS.lrPatience,
+    stopPatience: opts.stopPatience ?? TRAIN_DEFAULTS.stopPatience,
+    ...(opts.maxStepsPerEpoch ? { maxStepsPerEpoch: opts.maxStepsPerEpoch } : {}),
+    classes,
+  };
+}
+
+/** A resumed run keeps its configuration; only the number of epochs may be raised. */
+export function resumedOptions(opts: FinetuneOptions, prior: RunConfig | undefined): FinetuneOptions {
+  return prior ? { ...opts, ...prior, imageSize: prior.imageSize[0], epochs: opts.epochs ?? prior.epochs } : opts;
 }

@@ -4,10 +4,10 @@
  * set A and writes set B through onnxruntime's preallocated outputs, then the
  * sets swap, so a step allocates no parameter-sized memory.
  */
-import ort from 'onnxruntime-node';
-import type { InferenceSession } from 'onnxruntime-node';
+import type { Session } from '../runtime/session.js';
+import { float32Tensor, scalarTensor, type Tensor } from '../runtime/tensors.js';
 import { IO } from './artifacts.js';
-import type { ParamLayout } from './params.js';
+import type { ParamLayout } from '../blocks/params.js';
 
 class PingPong {
   private a: Float32Array;
@@ -31,7 +31,7 @@ class PingPong {
 }
 
 export interface StepResult {
-  next: ort.Tensor;
+  next: Tensor;
   loss: number;
   goodness: Float32Array;
 }
@@ -57,7 +57,7 @@ export class BlockRunner {
    * batch): no fresh memory per step for the next block's input, which is costly where
    * touching new pages is. A StepResult's `next` and `goodness` are valid until this runner's next trainStep.
    */
-  private stepOut?: { next: ort.Tensor; goodness: ort.Tensor };
+  private stepOut?: { next: Tensor; goodness: Tensor };
   step = 0;
   lr: number;
 
@@ -65,7 +65,7 @@ export class BlockRunner {
     readonly name: string,
     readonly layout: ParamLayout,
     init: { params: Float32Array; state: Map<string, { data: Float32Array; dims: number[] }> },
-    readonly sessions: { train?: InferenceSession; eval: InferenceSession },
+    readonly sessions: { train?: Session; eval?: Session },
     readonly stateDims: Map<string, number[]>,
     lr: number,
   ) {
@@ -80,59 +80,60 @@ export class BlockRunner {
     return this.sessions.train !== undefined;
   }
 
-  private stateFeeds(): Record<string, ort.Tensor> {
-    const feeds: Record<string, ort.Tensor> = {};
-    for (const [k, s] of this.stats) feeds[k] = new ort.Tensor('float32', s.current, this.stateDims.get(k)!);
+  private stateFeeds(): Record<string, Tensor> {
+    const feeds: Record<string, Tensor> = {};
+    for (const [k, s] of this.stats) feeds[k] = float32Tensor(s.current, this.stateDims.get(k)!);
     return feeds;
   }
 
   /** One AdamW step on this block's own loss. */
-  async trainStep(x: ort.Tensor, labels: ort.Tensor): Promise<StepResult> {
+  async trainStep(x: Tensor, labels: Tensor): Promise<StepResult> {
     const session = this.sessions.train;
     if (!session) throw new Error(`block ${this.name} is frozen`);
     const P = this.layout.total;
-    const feeds: Record<string, ort.Tensor> = {
+    const feeds: Record<string, Tensor> = {
       [IO.x]: x,
       [IO.labels]: labels,
-      [IO.params]: new ort.Tensor('float32', this.params.current, [P]),
-      [IO.m]: new ort.Tensor('float32', this.m.current, [P]),
-      [IO.v]: new ort.Tensor('float32', this.v.current, [P]),
-      [IO.step]: new ort.Tensor('float32', new Float32Array([this.step + 1]), []),
-      [IO.lr]: new ort.Tensor('float32', new Float32Array([this.lr]), []),
+      [IO.params]: float32Tensor(this.params.current, [P]),
+      [IO.m]: float32Tensor(this.m.current, [P]),
+      [IO.v]: float32Tensor(this.v.current, [P]),
+      [IO.step]: scalarTensor(this.step + 1),
+      [IO.lr]: scalarTensor(this.lr),
       ...this.stateFeeds(),
     };
     const reuse = this.stepOut && this.stepOut.next.dims[0] === x.dims[0] ? this.stepOut : undefined;
-    const fetches: Record<string, ort.Tensor | null> = {
+    const fetches: Record<string, Tensor | null> = {
       [IO.next]: reuse?.next ?? null,
       [IO.loss]: null,
       [IO.goodness]: reuse?.goodness ?? null,
-      [IO.paramsOut]: new ort.Tensor('float32', this.params.spare, [P]),
-      [IO.mOut]: new ort.Tensor('float32', this.m.spare, [P]),
-      [IO.vOut]: new ort.Tensor('float32', this.v.spare, [P]),
+      [IO.paramsOut]: float32Tensor(this.params.spare, [P]),
+      [IO.mOut]: float32Tensor(this.m.spare, [P]),
+      [IO.vOut]: float32Tensor(this.v.spare, [P]),
     };
-    for (const [k, s] of this.stats) fetches[IO.stateOut(k)] = new ort.Tensor('float32', s.spare, this.stateDims.get(k)!);
+    for (const [k, s] of this.stats) fetches[IO.stateOut(k)] = float32Tensor(s.spare, this.stateDims.get(k)!);
     const out = await session.run(feeds, fetches);
     this.params.swap();
     this.m.swap();
     this.v.swap();
     for (const s of this.stats.values()) s.swap();
     this.step++;
-    const next = out[IO.next] as ort.Tensor;
-    const goodness = out[IO.goodness] as ort.Tensor;
+    const next = out[IO.next] as Tensor;
+    const goodness = out[IO.goodness] as Tensor;
     if (!reuse && next.type === 'float32' && goodness.type === 'float32')
-      this.stepOut = { next: new ort.Tensor('float32', new Float32Array(next.size), next.dims), goodness: new ort.Tensor('float32', new Float32Array(goodness.size), goodness.dims) };
+      this.stepOut = { next: float32Tensor(new Float32Array(next.size), next.dims), goodness: float32Tensor(new Float32Array(goodness.size), goodness.dims) };
     return { next, loss: (out[IO.loss]!.data as Float32Array)[0]!, goodness: goodness.data as Float32Array };
   }
 
   /** Forward with running statistics: the next block's input and the goodness. */
-  async evaluate(x: ort.Tensor): Promise<{ next: ort.Tensor; goodness: Float32Array }> {
-    const feeds: Record<string, ort.Tensor> = {
+  async evaluate(x: Tensor): Promise<{ next: Tensor; goodness: Float32Array }> {
+    const feeds: Record<string, Tensor> = {
       [IO.x]: x,
-      [IO.params]: new ort.Tensor('float32', this.params.current, [this.layout.total]),
+      [IO.params]: float32Tensor(this.params.current, [this.layout.total]),
       ...this.stateFeeds(),
     };
+    if (!this.sessions.eval) throw new Error(`block ${this.name} was built without its eval graph`);
     const out = await this.sessions.eval.run(feeds);
-    return { next: out[IO.next] as ort.Tensor, goodness: out[IO.goodness]!.data as Float32Array };
+    return { next: out[IO.next] as Tensor, goodness: out[IO.goodness]!.data as Float32Array };
   }
 
   /** A copy of everything a checkpoint needs. */
@@ -173,6 +174,6 @@ export class BlockRunner {
 
   async release(): Promise<void> {
     await this.sessions.train?.release();
-    await this.sessions.eval.release();
+    await this.sessions.eval?.release();
   }
 }

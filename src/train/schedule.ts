@@ -1,4 +1,4 @@
-/** Per-block ReduceLROnPlateau and ensemble early stopping (SPEC §3), with plain serialisable state. */
+/** Per-block ReduceLROnPlateau and ensemble early stopping (the paper's optimisation schedule), with plain serialisable state. */
 
 export interface PlateauState {
   lr: number;

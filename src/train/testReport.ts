@@ -4,7 +4,8 @@
  * choice it depends on (best epoch, ensemble weights) was made on the validation split:
  * ensemble rules here are fitted on validation goodness and only then applied to test.
  */
-import ort from 'onnxruntime-node';
+import type ort from 'onnxruntime-node';
+import { imagesTensor } from '../runtime/tensors.js';
 import { batches, type ImageSet } from '../data/index.js';
 import { accuracy, combine, ensembleWeights, parseEnsemble, reportedRules } from '../sff/ensemble.js';
 import { collectGoodness, type SplitGoodness } from './evaluate.js';
@@ -47,12 +48,10 @@ export interface TestReportInput {
 /** Class scores [n, J] of a whole-network model (input → `scores`) over an image set, in order. */
 export async function modelScores(session: ort.InferenceSession, inputName: string, set: ImageSet, opts: { classes: number; batchSize: number; mean: number[]; std: number[] }): Promise<Float32Array> {
   const dims = [set.channels, set.height, set.width];
-  const per = dims[0]! * dims[1]! * dims[2]!;
   const scores = new Float32Array(set.count * opts.classes);
   let offset = 0;
   for await (const batch of batches(set, { batchSize: opts.batchSize, shuffle: false, seed: 0, epoch: 0, mean: opts.mean, std: opts.std })) {
-    const x = new ort.Tensor('float32', batch.x.subarray(0, batch.n * per), [batch.n, ...dims]);
-    const out = await session.run({ [inputName]: x });
+    const out = await session.run({ [inputName]: imagesTensor(batch.x, batch.n, dims) });
     scores.set(out.scores!.data as Float32Array, offset * opts.classes);
     offset += batch.n;
   }

@@ -8,7 +8,7 @@ import { Graph, makeModel } from '../../src/ir/graph.js';
 import type { ValueShape } from '../../src/ir/shapes.js';
 import { floatTensor, int64Tensor } from '../../src/ir/tensor.js';
 import { encodeModel } from '../../src/onnx/io.js';
-import { DataType } from '../../src/onnx/schema.js';
+import { DataType } from '../../src/ir/types.js';
 import { buildGradients } from '../../src/autodiff/buildGradients.js';
 import type { GradRule } from '../../src/autodiff/types.js';
 

@@ -14,7 +14,7 @@ import ort from 'onnxruntime-node';
 import { loadModel, encodeModel } from '../../src/onnx/io.js';
 import { floatTensor } from '../../src/ir/tensor.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
-import { probeShapes } from '../../src/ir/shapes.js';
+import { probeShapes } from '../../src/runtime/probe.js';
 import { attrInt } from '../../src/ir/attrs.js';
 import { buildGradients } from '../../src/autodiff/buildGradients.js';
 import { bnRunningStatUpdate } from '../../src/autodiff/gradients/BatchNormalization.js';

@@ -4,9 +4,9 @@ import ort from 'onnxruntime-node';
 import { Graph, makeModel } from '../../src/ir/graph.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { cwcGroupSize, cwcObjective } from '../../src/sff/objective.js';
-import { createSession } from '../../src/train/session.js';
+import { createSession } from '../../src/runtime/session.js';
 import { prepareModel } from '../../src/train/model.js';
-import { planStages } from '../../src/train/finetune.js';
+import { planStages } from '../../src/train/stages.js';
 import { benchRunConfig } from '../../src/bench/throughput.js';
 
 describe('CwC-mod channel grouping', () => {

@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest';
 import type { ImportedModel } from '../../src/import/index.js';
 import { importModel } from '../../src/import/index.js';
-import { findCuts, splitIntoBlocks, splitIntoBlocksDetailed, BlockSpecError, type Block } from '../../src/blocks/index.js';
+import { splitIntoBlocks, splitIntoBlocksDetailed, BlockSpecError, type SplitBlock as Block } from '../../src/blocks/index.js';
+import { findCuts } from '../../src/ir/cuts.js';
 import { inspectModel, formatInspectReport, parseBlockSpec, parseImageSize } from '../../src/cli/commands/inspect.js';
 import { loadModel } from '../../src/onnx/io.js';
 import { toyChainCnn, toyResNet } from '../import/toy.js';

@@ -1,6 +1,6 @@
 /** Augmentation presets: torchvision-style RandomResizedCrop boxes, the bilinear crop-resize, flips, and the loader wiring. */
 import { describe, expect, it } from 'vitest';
-import { AUGMENT_PRESETS, parseAugment, resizedCropInto, sampleResizedCrop } from '../../src/data/augment.js';
+import { AUGMENT_PRESETS, parseAugment, resizedCropInto, sampleResizedCrop, type AugmentPreset } from '../../src/data/augment.js';
 import { batches, prepareData, Rng } from '../../src/data/index.js';
 
 const H = 20;
@@ -68,7 +68,7 @@ describe('augmentation presets', () => {
 
   it('the loader applies a preset to the training split only, reproducibly per (seed, epoch)', async () => {
     const d = await prepareData({ path: 'builtin:shapes', imageSize: [16, 16], channels: 3, subset: 64, noCache: true });
-    const first = async (set: typeof d.train, augment: string | boolean, epoch = 0) => {
+    const first = async (set: typeof d.train, augment: AugmentPreset | boolean, epoch = 0) => {
       for await (const b of batches(set, { batchSize: 16, shuffle: false, seed: 0, epoch, augment, ...d.preprocess })) return Float32Array.from(b.x);
       throw new Error('no batch');
     };

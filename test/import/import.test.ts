@@ -5,7 +5,7 @@ import { Graph, makeModel, type Model } from '../../src/ir/graph.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { f } from '../../src/ir/attrs.js';
 import { floatTensor, int64Tensor, scalarFloat } from '../../src/ir/tensor.js';
-import { DataType } from '../../src/onnx/schema.js';
+import { DataType } from '../../src/ir/types.js';
 import { loadModel } from '../../src/onnx/io.js';
 import { importModel, ImportError, UnsupportedOpError } from '../../src/import/index.js';
 import { ToyBuilder, toyResNet } from './toy.js';

@@ -3,7 +3,7 @@ import { Graph, makeModel, type Model } from '../../src/ir/graph.js';
 import { GraphBuilder } from '../../src/ir/builder.js';
 import { f } from '../../src/ir/attrs.js';
 import { floatTensor } from '../../src/ir/tensor.js';
-import { DataType } from '../../src/onnx/schema.js';
+import { DataType } from '../../src/ir/types.js';
 
 export function rng(seed = 1): () => number {
   let s = seed >>> 0;

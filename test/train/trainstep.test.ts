@@ -11,10 +11,10 @@ import { GraphBuilder } from '../../src/ir/builder.js';
 import { floatTensor } from '../../src/ir/tensor.js';
 import { blockLayout, buildEvalGraph, buildTrainStep } from '../../src/train/artifacts.js';
 import { BlockRunner } from '../../src/train/runner.js';
-import { createSession } from '../../src/train/session.js';
+import { createSession } from '../../src/runtime/session.js';
 import type { HeadSpec } from '../../src/sff/head.js';
 import { sffObjective } from '../../src/sff/objective.js';
-import type { TrainBlock } from '../../src/train/block.js';
+import type { TrainBlock } from '../../src/blocks/block.js';
 
 interface Fixture {
   N: number; C_in: number; C: number; H: number; J: number; lr: number; weight_decay: number;

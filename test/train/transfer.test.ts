@@ -9,18 +9,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { prepareModel } from '../../src/train/model.js';
-import { finetune, planStages } from '../../src/train/finetune.js';
+import { finetune } from '../../src/train/finetune.js';
+import { buildBlockRunner, planStages } from '../../src/train/stages.js';
 import { benchRunConfig } from '../../src/bench/throughput.js';
-import { ADAMW_DEFAULTS } from '../../src/optim/adamw.js';
-import { blockLayout, buildEvalGraph, buildTrainStep } from '../../src/train/artifacts.js';
+import { blockLayout, buildEvalGraph } from '../../src/train/artifacts.js';
 import { BlockRunner } from '../../src/train/runner.js';
-import { createSession } from '../../src/train/session.js';
+import { createSession } from '../../src/runtime/session.js';
 import { evaluateModel } from '../../src/eval/evaluateModel.js';
 import { toyBatch } from '../baselines/helpers.js';
 import type { RunConfig } from '../../src/train/options.js';
 import type { PreparedModel } from '../../src/train/model.js';
 import { matchPretrainedClassifier, type MatchedClassifier } from '../../src/train/classifierInit.js';
-import { createSession as session } from '../../src/train/session.js';
 import { prepareData } from '../../src/data/index.js';
 
 const J = 4;
@@ -33,15 +32,10 @@ afterAll(async () => {
 
 async function stageRunners(pm: PreparedModel, cfg: RunConfig, lr: number, labelSmoothing = 0, headInit?: MatchedClassifier) {
   const out: { name: string; kind: string; runner: BlockRunner }[] = [];
-  for (const { block, objective } of planStages(pm, cfg, headInit)) {
-    const layout = blockLayout(block, objective.params);
-    const init = layout.pack((name) => objective.params.find((p) => p.name === name)?.init ?? new Float32Array(block.constants.get(name)!.raw.slice().buffer));
-    const train = await buildTrainStep({ block, objective, classes: J, batchSize: B, adamw: { ...ADAMW_DEFAULTS }, labelSmoothing }, layout);
-    const sessions = { train: await createSession(train), eval: await createSession(buildEvalGraph(block, objective, layout, J)) };
-    const state = new Map(block.state.map((s) => [s, { data: new Float32Array(block.constants.get(s)!.raw.slice().buffer), dims: block.constants.get(s)!.dims }]));
-    const runner = new BlockRunner(block.name, layout, { params: init, state }, sessions, new Map(block.state.map((s) => [s, block.constants.get(s)!.dims])), lr);
+  for (const stage of planStages(pm, cfg, headInit)) {
+    const runner = await buildBlockRunner(stage, { classes: J, batchSize: B, lr, labelSmoothing, withEval: true, runtime: { threads: 1 } });
     runners.push(runner);
-    out.push({ name: block.name, kind: objective.kind, runner });
+    out.push({ name: stage.block.name, kind: stage.objective.kind, runner });
   }
   return out;
 }
@@ -99,13 +93,13 @@ describe("the network's own head as a final SFF block", () => {
     }
     const { x } = toyBatch(3, 3, SIZE, 10);
     let input: ort.Tensor = x;
-    let scores = new Float32Array();
+    let scores: ArrayLike<number> = [];
     for (const r of stages) {
       const o = await r.evaluate(input);
       input = o.next;
       scores = o.goodness;
     }
-    const whole = await session(pm.imported.model);
+    const whole = await createSession(pm.imported.model);
     const logits = (await whole.run({ [pm.inputName]: x }))[pm.imported.model.graph.outputs[0]!.name]!.data as Float32Array;
     await whole.release();
     // The random built-in network's logits are tiny: compare relative to their scale.

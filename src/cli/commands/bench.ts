@@ -1,4 +1,4 @@
-/** `sff-finetune bench`: the paper's measurements (SPEC §6) on this machine. */
+/** `sff-finetune bench`: the paper's measurements (its Tables 2–4) on this machine. */
 import type { Argv, CommandModule } from 'yargs';
 import { resolve } from 'node:path';
 import { defaultPaperOptions, runPaper, SUITES, type Suite } from '../../bench/paper.js';

@@ -2,7 +2,7 @@
 import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { loadModel } from '../../onnx/io.js';
-import { DataType } from '../../onnx/schema.js';
+import { DataType } from '../../ir/types.js';
 import type { Dim, ValueInfo } from '../../ir/graph.js';
 import { importModel, countElements } from '../../import/index.js';
 import { splitIntoBlocksDetailed, type BlockSpec, type SplitMethod } from '../../blocks/index.js';
@@ -60,11 +60,10 @@ export interface InspectReport {
   notes: string[];
 }
 
-const TYPE_NAMES = Object.fromEntries(Object.entries(DataType).map(([k, v]) => [v, k.toLowerCase()]));
 
 function summary(v: ValueInfo): TensorSummary {
   const t = v.type?.kind === 'tensor' ? v.type : undefined;
-  return { name: v.name, shape: t?.shape ?? [], elemType: t ? (TYPE_NAMES[t.elemType] ?? String(t.elemType)) : 'opaque' };
+  return { name: v.name, shape: t?.shape ?? [], elemType: t ? (DataType[t.elemType]?.toLowerCase() ?? String(t.elemType)) : 'opaque' };
 }
 
 /** Loads, imports and splits a model; throws ModelFileError, UnsupportedOpError, ImportError or BlockSpecError. */

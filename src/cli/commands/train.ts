@@ -112,7 +112,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     y
       .positional('model', { type: 'string', describe: 'model.onnx, or builtin:cnn|cnnb|resnet18|mobilenetv3-small' })
       .option('data', { type: 'string', describe: 'image folder, CIFAR binaries, IDX files, or builtin:shapes' })
-      .option('method', { type: 'string', choices: ['sff', 'bp', 'cwc'], describe: 'sff (default); bp or cwc: the baselines of SPEC §5' })
+      .option('method', { type: 'string', choices: ['sff', 'bp', 'cwc'], describe: 'sff (default); bp (end-to-end backpropagation) or cwc (CwC-mod): the paper\'s baselines' })
       .option('out', { alias: 'o', type: 'string', describe: 'output folder (default artifacts/<model>)' })
       .option('epochs', { type: 'number', describe: 'epochs (default 100; early stopping after 30 without improvement)' })
       .option('batch-size', { type: 'number', describe: 'default 128 for inputs ≤ 64 px, else 64' })

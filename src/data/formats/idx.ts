@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { DataError } from '../errors.js';
+import { numElements } from '../../ir/tensor.js';
 import type { LoadedSource, RawPart } from '../source.js';
 
 export const FASHION_MNIST_CLASSES = [
@@ -41,7 +42,7 @@ export function readIdx(file: string): IdxArray {
   if (ndim < 1 || buf.length < 4 + 4 * ndim) throw new DataError(`${file}: truncated IDX header.`);
   const dims: number[] = [];
   for (let i = 0; i < ndim; i++) dims.push(buf.readUInt32BE(4 + 4 * i));
-  const n = dims.reduce((a, b) => a * b, 1);
+  const n = numElements(dims);
   const off = 4 + 4 * ndim;
   if (buf.length - off !== n) {
     throw new DataError(

@@ -8,7 +8,7 @@
  * finds them all. A value read by several nodes (a residual fork) is a cut when nothing else is
  * live; the two branches of a residual Add are never cuts, since both are live at once.
  */
-import { topologicalOrder, type Graph, type Node } from '../ir/graph.js';
+import { topologicalOrder, type Graph, type Node } from './graph.js';
 
 export interface CutOptions {
   /** Source value (default: the graph's single feed input). */

@@ -1,4 +1,7 @@
-/** onnxruntime session options shared by every graph the tool runs (device, threads, memory). */
+/**
+ * onnxruntime sessions: one place that chooses the execution provider, threads, memory arena and
+ * profiling for every graph the tool runs. Execution providers beyond cpu and cuda plug in here.
+ */
 import ort from 'onnxruntime-node';
 import type { Model } from '../ir/graph.js';
 import { encodeModel } from '../onnx/io.js';
@@ -14,7 +17,12 @@ export interface RuntimeOptions {
    * b32: 1.9 GB instead of 5.5 GB for SFF, no slower with the launcher's glibc settings).
    */
   memArena?: boolean;
+  /** Write an onnxruntime profile (JSON) per session, its file name starting with this path. */
+  profilePrefix?: string;
 }
+
+/** A session of the runtime (graphs are run only through sessions made here). */
+export type Session = ort.InferenceSession;
 
 export class DeviceError extends Error {
   override name = 'DeviceError';
@@ -42,10 +50,24 @@ export function sessionOptions(opts: RuntimeOptions = {}): ort.InferenceSession.
     ...(opts.threads ? { intraOpNumThreads: opts.threads, interOpNumThreads: 1 } : {}),
     enableCpuMemArena: opts.memArena ?? false,
     enableMemPattern: true,
+    ...(opts.profilePrefix ? { enableProfiling: true, profileFilePrefix: opts.profilePrefix } : {}),
   };
 }
 
-export async function createSession(model: Model | Uint8Array, opts: RuntimeOptions = {}): Promise<ort.InferenceSession> {
+export async function createSession(model: Model | Uint8Array, opts: RuntimeOptions = {}): Promise<Session> {
   const bytes = model instanceof Uint8Array ? model : encodeModel(model);
   return ort.InferenceSession.create(bytes, sessionOptions(opts));
+}
+
+/**
+ * A session for a one-off run while importing (shape probe, constant folding): no graph
+ * optimisation, so every value the graph names is computed as written; onnxruntime's defaults otherwise.
+ */
+export async function createProbeSession(model: Model): Promise<Session> {
+  return ort.InferenceSession.create(encodeModel(model), { graphOptimizationLevel: 'disabled' });
+}
+
+/** The onnxruntime version in use (recorded by the benchmarks). */
+export function runtimeVersion(): string | undefined {
+  return ort.env.versions?.common;
 }

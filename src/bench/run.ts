@@ -3,10 +3,11 @@
  *  - autodiff: generated backward graphs vs forward, block by block (autodiff.ts);
  *  - data: the image pipeline's images/s, cold and warm (data.ts);
  *  - throughput: SFF / BP train steps and forward-only inference, images/s and peak memory,
- *    each measurement in its own process (throughput.ts).
+ *    each measurement in its own process (throughput.ts);
+ *  - export: deployed latency of the pruned export vs the all-heads export and the original network (export.ts).
  * Writes bench/results/bench.json (and bench.md) and prints the JSON.
  *
- *   node dist/bench/run.js [--only autodiff,data,throughput] [--out bench/results]
+ *   node dist/bench/run.js [--only autodiff,data,throughput,export] [--out bench/results]
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
@@ -15,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { benchAutodiff } from './autodiff.js';
 import { benchData } from './data.js';
 import { runThroughput, throughputMarkdown, type ThroughputReport } from './throughput.js';
+import { benchExport, type ExportBenchResult } from './export.js';
 
 export interface BenchAllResult {
   date: string;
@@ -23,6 +25,7 @@ export interface BenchAllResult {
   autodiff?: Record<string, unknown>;
   data?: Record<string, unknown>;
   throughput?: ThroughputReport;
+  export?: ExportBenchResult;
   errors: Record<string, string>;
 }
 
@@ -34,7 +37,7 @@ export async function benchAll(opts: { only?: string[]; outDir?: string } = {}):
     seconds: {},
     errors: {},
   };
-  const part = async <K extends 'autodiff' | 'data' | 'throughput'>(key: K, fn: () => Promise<BenchAllResult[K]>) => {
+  const part = async <K extends 'autodiff' | 'data' | 'throughput' | 'export'>(key: K, fn: () => Promise<BenchAllResult[K]>) => {
     if (!want(key)) return;
     const t0 = performance.now();
     console.error(`bench: ${key}…`);
@@ -49,6 +52,7 @@ export async function benchAll(opts: { only?: string[]; outDir?: string } = {}):
   await part('autodiff', () => benchAutodiff());
   await part('data', () => benchData());
   await part('throughput', () => runThroughput({ profile: false }));
+  await part('export', () => benchExport());
   const outDir = resolve(opts.outDir ?? 'bench/results');
   mkdirSync(outDir, { recursive: true });
   writeFileSync(join(outDir, 'bench.json'), JSON.stringify(result, null, 2) + '\n');

@@ -11,17 +11,30 @@ export const IMAGENET_MEAN: Triple = [0.485, 0.456, 0.406];
 export const IMAGENET_STD: Triple = [0.229, 0.224, 0.225];
 
 /**
- * Parses a normalisation spec: 'imagenet', 'none' (mean 0, std 1), or "r,g,b/r,g,b"
+ * Named normalisations (mean/std on the [0,1] scale), as model zoos document them:
+ * - imagenet: torchvision and most PyTorch ImageNet models;
+ * - inception: mean 0.5, std 0.5, i.e. pixels to [−1, 1] (Inception, TF/Keras "tf" mode, timm's inception preset);
+ * - tf128: (pixel − 128) / 127 on 0–255 pixels, what TensorFlow's uint8 MobileNet exports expect;
+ * - none: pixels in [0, 1].
+ */
+export const NORMALIZE_PRESETS: Record<string, { mean: Triple; std: Triple; note: string }> = {
+  imagenet: { mean: IMAGENET_MEAN, std: IMAGENET_STD, note: 'torchvision ImageNet mean/std' },
+  inception: { mean: [0.5, 0.5, 0.5], std: [0.5, 0.5, 0.5], note: 'pixels to [-1, 1]' },
+  tf128: { mean: [128 / 255, 128 / 255, 128 / 255], std: [127 / 255, 127 / 255, 127 / 255], note: '(pixel - 128) / 127' },
+  none: { mean: [0, 0, 0], std: [1, 1, 1], note: 'pixels in [0, 1]' },
+};
+
+/**
+ * Parses a normalisation spec: a preset name (NORMALIZE_PRESETS), or "r,g,b/r,g,b"
  * (mean/std on the [0,1] scale). A single value on either side ("0.5/0.25") is used
  * for all three channels.
  */
 export function parseNormalize(spec: string): { mean: Triple; std: Triple } {
   const s = spec.trim();
-  const lower = s.toLowerCase();
-  if (lower === 'imagenet') return { mean: [...IMAGENET_MEAN], std: [...IMAGENET_STD] };
-  if (lower === 'none') return { mean: [0, 0, 0], std: [1, 1, 1] };
+  const preset = NORMALIZE_PRESETS[s.toLowerCase()];
+  if (preset) return { mean: [...preset.mean], std: [...preset.std] };
   const help =
-    `expected 'imagenet', 'none', or "MEAN/STD" with three comma-separated numbers each on the [0,1] scale, ` +
+    `expected a preset (${Object.keys(NORMALIZE_PRESETS).join(', ')}), or "MEAN/STD" with three comma-separated numbers each on the [0,1] scale, ` +
     `e.g. "0.485,0.456,0.406/0.229,0.224,0.225"`;
   const halves = s.split('/');
   if (halves.length !== 2) throw new DataError(`normalize: cannot parse "${spec}": ${help}`);

@@ -87,6 +87,41 @@ export function floatTensor(name: string, dims: number[], data: ArrayLike<number
   return { name, dataType: DataType.FLOAT, dims: [...dims], raw: bytesOf(arr) };
 }
 
+/** IEEE binary16 bits of a float32 value, rounded to nearest even (overflow → ±Inf, NaN kept). */
+export function float16Bits(value: number): number {
+  const f32 = new Float32Array([value]);
+  const x = new Uint32Array(f32.buffer)[0]!;
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  let mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant ? 0x200 : 0);
+  const e = exp - 127 + 15;
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    // Subnormal half (or zero): shift the implicit-one mantissa into place, rounding to nearest even.
+    if (e < -10) return sign;
+    mant |= 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    const rest = mant & ((1 << shift) - 1);
+    let h = mant >>> shift;
+    if (rest > half || (rest === half && h & 1)) h++;
+    return sign | h;
+  }
+  let h = (e << 10) | (mant >>> 13);
+  const rest = mant & 0x1fff;
+  if (rest > 0x1000 || (rest === 0x1000 && h & 1)) h++; // a carry into the exponent is the right rounding
+  return sign | h;
+}
+
+/** A FLOAT16 tensor holding `data` rounded to half precision. */
+export function float16Tensor(name: string, dims: number[], data: ArrayLike<number>): TensorData {
+  if (numElements(dims) !== data.length) throw new Error(`tensor '${name}': ${data.length} values for dims [${dims}]`);
+  const bits = new Uint16Array(data.length);
+  for (let i = 0; i < data.length; i++) bits[i] = float16Bits(data[i]!);
+  return { name, dataType: DataType.FLOAT16, dims: [...dims], raw: new Uint8Array(bits.buffer) };
+}
+
 export function int64Tensor(name: string, dims: number[], data: ArrayLike<number | bigint>): TensorData {
   if (numElements(dims) !== data.length) throw new Error(`tensor '${name}': ${data.length} values for dims [${dims}]`);
   const arr = new BigInt64Array(data.length);

@@ -41,7 +41,7 @@ export function sessionOptions(opts: RuntimeOptions = {}): ort.InferenceSession.
     if (!backends.some((b) => b.name === 'cuda'))
       throw new DeviceError(
         'the CUDA execution provider is not installed in this onnxruntime-node. Reinstall it with CUDA binaries: ' +
-          '`ONNXRUNTIME_NODE_INSTALL=cuda12 npm install` (needs CUDA 12 and cuDNN 9 on the machine), or use --device cpu.',
+          '`ONNXRUNTIME_NODE_INSTALL=cuda12 node node_modules/onnxruntime-node/script/install.js` (needs network access, CUDA 12 and cuDNN 9 on the machine), or use --device cpu.',
       );
   }
   return {

@@ -58,6 +58,15 @@ export function blockLayout(block: TrainBlock, head: HeadParam[]): ParamLayout {
   return layout;
 }
 
+/** The packed starting parameters of a block: its own weights, then its head's initial values. */
+export function initialParams(block: TrainBlock, head: HeadParam[], layout: ParamLayout): Float32Array {
+  return layout.pack((name) => {
+    const h = head.find((p) => p.name === name);
+    if (h) return h.init;
+    return new Float32Array(block.constants.get(name)!.raw.slice().buffer);
+  });
+}
+
 export function headPrefix(block: TrainBlock): string {
   return `sff.block${block.index}`;
 }

@@ -8,12 +8,14 @@ import { imagesTensor, labelsTensor, type Tensor } from '../runtime/tensors.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { join } from 'node:path';
 import { collectGoodness } from './evaluate.js';
-import { appendMetrics, ensembleReport, peakRssMB, RunningMetrics, splitMetrics, type EpochMetrics } from './metrics.js';
+import { ensembleReport, peakRssMB, RunningMetrics, splitMetrics, type EpochMetrics } from './metrics.js';
+import { writeMetricsFiles } from './metricsFiles.js';
 import { saveRunState, weightsOfAll, type RunState } from './runState.js';
-import { curvesSvg, epochLine, pct } from './report.js';
-import { Progress } from './progress.js';
+import { curvesSvg, reportHtml } from './curves.js';
+import type { RunProgress } from './progress.js';
 import type { BlockRunner } from './runner.js';
-import type { RunConfig, FinetuneEvent } from './options.js';
+import type { RunConfig } from './options.js';
+import type { FinetuneEvent } from './events.js';
 import type { Trainer } from './stages.js';
 import { lrFactor } from './schedule.js';
 
@@ -60,44 +62,55 @@ export interface LoopContext {
   /** Steps per epoch. */
   steps: number;
   emit: (e: FinetuneEvent) => void;
-  log: (s: string) => void;
+  progress: RunProgress;
+  /** Aborting stops the loop after the step in flight (sessions released, the last checkpoint kept). */
+  signal?: AbortSignal;
 }
 
 /** Trains from `run.startEpoch` to the last epoch or an early stop; returns whether it stopped early. */
 export async function runEpochs(ctx: LoopContext): Promise<boolean> {
   const { cfg, trainers, run } = ctx;
-  const progress = new Progress();
+  const blocks = trainers.map((t) => t.block.name);
   for (let epoch = run.startEpoch; epoch < cfg.epochs; epoch++) {
     const t0 = performance.now();
-    progress.begin();
-    const running = await trainEpoch(ctx, epoch, progress);
+    const running = await trainEpoch(ctx, epoch);
     const trainSeconds = (performance.now() - t0) / 1000;
     const m = await validate(ctx, epoch, running, trainSeconds, t0);
-    progress.end();
     run.history.push(m);
     const halt = run.stop.observe(m.ensemble.acc, epoch);
     if (run.stop.state.bestEpoch === epoch) run.best = { epoch, states: weightsOfAll(trainers) };
-    appendMetrics(join(cfg.out, 'metrics.jsonl'), m);
+    writeMetricsFiles(cfg.out, run.history, blocks);
     saveRunState(cfg, trainers, epoch, run);
-    writeFileAtomic(join(cfg.out, 'curves.svg'), curvesSvg(run.history, trainers));
-    ctx.emit({ type: 'epoch', metrics: m });
-    ctx.log(epochLine(m, cfg.epochs));
+    writeFileAtomic(join(cfg.out, 'curves.svg'), curvesSvg(run.history, blocks, `${cfg.method.toUpperCase()}: loss and accuracy per block and ensemble`));
+    writeFileAtomic(join(cfg.out, 'report.html'), reportHtml(run.history, blocks, cfg, run.best.epoch + 1));
+    ctx.emit({ type: 'epoch', metrics: m, blocks, epochs: cfg.epochs });
     if (halt) {
-      ctx.log(`early stop: validation accuracy has not improved for ${cfg.stopPatience} epochs (best ${pct(run.stop.state.best)} at epoch ${run.stop.state.bestEpoch + 1})`);
+      ctx.emit({ type: 'early-stop', patience: cfg.stopPatience, bestAccuracy: run.stop.state.best, bestEpoch: run.stop.state.bestEpoch + 1 });
       return true;
     }
   }
   return false;
 }
 
-async function trainEpoch(ctx: LoopContext, epoch: number, progress: Progress): Promise<RunningMetrics> {
+/** Stops an aborted run after the step in flight, releasing its sessions first. */
+async function abortIfAsked(ctx: LoopContext): Promise<void> {
+  if (!ctx.signal?.aborted) return;
+  await Promise.all(ctx.trainers.map((t) => t.runner.release()));
+  ctx.signal.throwIfAborted();
+}
+
+async function trainEpoch(ctx: LoopContext, epoch: number): Promise<RunningMetrics> {
   const { cfg, trainers, data, steps } = ctx;
   const J = cfg.classes.length;
   const running = new RunningMetrics(trainers.length, J, cfg.batchSize);
   trainers.forEach((t) => (t.seconds = 0));
   const dims = [data.train.channels, data.train.height, data.train.width];
   const { mean, std } = data.preprocess;
+  const phase = ctx.progress.phase('train', steps, 'steps', { epoch: epoch + 1, epochs: cfg.epochs });
+  phase.update(0);
+  const t0 = performance.now();
   let step = 0;
+  let lossSum = 0;
   for await (const batch of batches(data.train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment, dropLast: true, mean, std })) {
     if (step >= steps) break;
     const labelNums = Array.from(batch.y.subarray(0, batch.n), Number);
@@ -118,9 +131,13 @@ async function trainEpoch(ctx: LoopContext, epoch: number, progress: Progress): 
     running.endBatch(labelNums);
     step++;
     const losses = results.map((r) => r.loss);
+    lossSum += losses.reduce((a, l) => a + l, 0) / losses.length;
     ctx.emit({ type: 'step', epoch, step, steps, losses });
-    progress.update(`epoch ${epoch + 1}/${cfg.epochs}`, step, steps, step * cfg.batchSize, `loss ${losses.at(-1)!.toFixed(3)}`);
+    // The loss shown: this epoch's running mean of the per-block mean step loss (what the epoch line calls "train loss").
+    phase.update(step, { imagesPerSecond: (step * cfg.batchSize) / Math.max((performance.now() - t0) / 1000, 1e-9), meanLoss: lossSum / step });
+    await abortIfAsked(ctx);
   }
+  phase.end();
   return running;
 }
 
@@ -130,7 +147,17 @@ async function validate(ctx: LoopContext, epoch: number, running: RunningMetrics
   const J = cfg.classes.length;
   const layerIdx = trainers.flatMap((t, k) => (t.role === 'layer' ? [k] : []));
   const probeIdx = trainers.findIndex((t) => t.role === 'probe');
-  const val = await collectGoodness(trainers.map((t) => t.runner), data.val, { batchSize: cfg.batchSize, classes: J, mean: data.preprocess.mean, std: data.preprocess.std });
+  const phase = ctx.progress.phase('validate', Math.ceil(data.val.count / cfg.batchSize), 'batches', { epoch: epoch + 1, epochs: cfg.epochs });
+  let done = 0;
+  const val = await collectGoodness(trainers.map((t) => t.runner), data.val, {
+    batchSize: cfg.batchSize,
+    classes: J,
+    mean: data.preprocess.mean,
+    std: data.preprocess.std,
+    onBatch: () => phase.update(++done),
+  });
+  phase.end();
+  await abortIfAsked(ctx);
   const valMetrics = splitMetrics(val, J);
   const ens = ensembleReport({ labels: val.labels, goodness: layerIdx.map((k) => val.goodness[k]!) }, J, cfg.ensemble);
   valMetrics.layers = ens.layers;
@@ -152,6 +179,7 @@ async function validate(ctx: LoopContext, epoch: number, running: RunningMetrics
     imagesPerSecond: (steps * cfg.batchSize) / trainSeconds,
     blockImagesPerSecond: trainers.map((t) => (steps * cfg.batchSize) / Math.max(t.seconds, 1e-9)),
     peakRssMB: peakRssMB(),
+    time: new Date().toISOString(),
   };
 }
 

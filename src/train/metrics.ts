@@ -1,5 +1,4 @@
-/** Per-epoch metrics: computed from goodness matrices, appended as JSON lines. */
-import { appendFileSync } from 'node:fs';
+/** Per-epoch metrics, computed from goodness matrices (written out by ./metricsFiles.ts). */
 import { accuracy, ensembleAccuracy, ensembleWeights, parseEnsemble, reportedRules } from '../sff/ensemble.js';
 import type { SplitGoodness } from './evaluate.js';
 
@@ -14,6 +13,8 @@ export interface SplitMetrics {
 
 export interface EpochMetrics {
   epoch: number;
+  /** When the epoch ended (ISO 8601, UTC); absent in checkpoints written before it was recorded. */
+  time?: string;
   train: SplitMetrics;
   val: SplitMetrics;
   /** The ensemble rule used for early stopping and export, and its weights. */
@@ -108,10 +109,6 @@ export function ensembleReport(sg: SplitGoodness, J: number, cfgRule: string): {
     if (rule === cfgRule) chosen = ensembleWeights(spec, sg.goodness, sg.labels, J);
   }
   return { layers, weights: chosen, acc: layers[cfgRule]! };
-}
-
-export function appendMetrics(path: string, m: EpochMetrics): void {
-  appendFileSync(path, JSON.stringify(m) + '\n');
 }
 
 /**

@@ -4,6 +4,8 @@ import { DATA_DEFAULTS } from '../data/index.js';
 import { defaultAuxKernel, type NormPlacement } from '../sff/head.js';
 import { formatEnsemble, parseEnsemble } from '../sff/ensemble.js';
 import type { PreparedModel } from './model.js';
+import type { FinetuneEvent } from './events.js';
+import type { Verbosity } from './report.js';
 import { parseSplit } from '../data/split.js';
 import { parseAugment, type AugmentPreset } from '../data/augment.js';
 import { checkLabelSmoothing } from '../sff/smoothing.js';
@@ -79,20 +81,33 @@ export interface FinetuneOptions {
   maxStepsPerEpoch?: number;
   /** Skip the export and its check. */
   noExport?: boolean;
-  /** Print nothing (library use); events still reach `onEvent`. */
+  /** Which aux heads the exported model carries: those the ensemble uses (default) or all, each as a goodness output. */
+  exportHeads?: ExportHeads;
+  /** What the exported `scores` output holds: the weighted goodness (logits, default) or its softmax. */
+  exportScores?: ExportScores;
+  /** Storage type of the exported weights (float16 halves the file; computation stays float32). */
+  exportDtype?: ExportDtype;
+  /**
+   * The library prints nothing unless asked: `quiet: false` writes the human log (see
+   * ./reporter.ts) to stderr at `verbosity`. Events always reach `onEvent`.
+   */
   quiet?: boolean;
+  verbosity?: Verbosity;
   onEvent?: (e: FinetuneEvent) => void;
+  /** Aborting stops the run after the current step with an AbortError; the last epoch's checkpoint stays. */
+  signal?: AbortSignal;
 }
+
+export type ExportHeads = 'ensemble' | 'all';
+export type ExportScores = 'logits' | 'probabilities';
+export type ExportDtype = 'float32' | 'float16';
 
 /** An option value outside its range (the message names the option and the range). */
 export class OptionError extends Error {
   override name = 'OptionError';
 }
 
-export type FinetuneEvent =
-  | { type: 'log'; message: string }
-  | { type: 'epoch'; metrics: import('./metrics.js').EpochMetrics }
-  | { type: 'step'; epoch: number; step: number; steps: number; losses: number[] };
+export type { FinetuneEvent } from './events.js';
 
 /** The resolved configuration, stored in checkpoints so a resume rebuilds the same run. */
 export type Method = 'sff' | 'bp' | 'cwc';
@@ -134,6 +149,10 @@ export interface RunConfig {
   stopPatience: number;
   maxStepsPerEpoch?: number;
   classes: string[];
+  /** Export choices (absent in checkpoints written before they existed: the defaults then). */
+  exportHeads?: ExportHeads;
+  exportScores?: ExportScores;
+  exportDtype?: ExportDtype;
 }
 
 /** The training defaults, stated once (the data defaults live in `DATA_DEFAULTS`). */
@@ -264,6 +283,9 @@ export function resolveConfig(opts: FinetuneOptions, pm: ModelFacts, classes: st
     stopPatience: opts.stopPatience ?? TRAIN_DEFAULTS.stopPatience,
     ...(opts.maxStepsPerEpoch ? { maxStepsPerEpoch: opts.maxStepsPerEpoch } : {}),
     classes,
+    exportHeads: opts.exportHeads ?? 'ensemble',
+    exportScores: opts.exportScores ?? 'logits',
+    exportDtype: opts.exportDtype ?? 'float32',
   };
 }
 

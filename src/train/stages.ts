@@ -14,13 +14,15 @@ import { mixSeed } from '../util/rng.js';
 import { createSession, type RuntimeOptions } from '../runtime/session.js';
 import type { TrainBlock } from '../blocks/block.js';
 import type { ParamLayout } from '../blocks/params.js';
-import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix } from './artifacts.js';
+import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix, initialParams } from './artifacts.js';
 import { BlockRunner } from './runner.js';
 import { bpBlock, type PreparedModel } from './model.js';
 import type { RunConfig } from './options.js';
 import { Plateau } from './schedule.js';
 import { pooledLinearObjective } from '../sff/pooledLinear.js';
 import type { MatchedClassifier } from './classifierInit.js';
+import type { FinetuneEvent } from './events.js';
+import type { RunProgress } from './progress.js';
 
 export interface Stage {
   block: TrainBlock;
@@ -85,7 +87,7 @@ export async function buildBlockRunner({ block, objective }: Stage, spec: BlockR
   const hp = objective.params;
   const layout: ParamLayout = blockLayout(block, hp);
   const floats = (name: string) => new Float32Array(block.constants.get(name)!.raw.slice().buffer);
-  const init = layout.pack((name) => hp.find((p) => p.name === name)?.init ?? floats(name));
+  const init = initialParams(block, hp, layout);
   const adamw = { ...ADAMW_DEFAULTS, ...(spec.weightDecay !== undefined ? { weightDecay: spec.weightDecay } : {}) };
   const train = encodeModel(await buildTrainStep({ block, objective, classes: spec.classes, batchSize: spec.batchSize, adamw, labelSmoothing: spec.labelSmoothing ?? 0, ...(spec.bnMomentum !== undefined ? { bnMomentum: spec.bnMomentum } : {}) }, layout));
   const evalGraph = spec.withEval ? encodeModel(buildEvalGraph(block, objective, layout, spec.classes)) : undefined;
@@ -109,9 +111,21 @@ export interface Trainer extends Stage {
   seconds: number;
 }
 
-export async function buildTrainers(pm: PreparedModel, cfg: RunConfig, runtime: RuntimeOptions, log: (s: string) => void, headInit?: MatchedClassifier): Promise<Trainer[]> {
+export async function buildTrainers(
+  pm: PreparedModel,
+  cfg: RunConfig,
+  runtime: RuntimeOptions,
+  emit: (e: FinetuneEvent) => void,
+  progress: RunProgress,
+  signal?: AbortSignal,
+  headInit?: MatchedClassifier,
+): Promise<Trainer[]> {
   const trainers: Trainer[] = [];
-  for (const stage of planStages(pm, cfg, headInit)) {
+  const stages = planStages(pm, cfg, headInit);
+  const phase = progress.phase('build', stages.length, 'blocks');
+  phase.update(0);
+  for (const stage of stages) {
+    signal?.throwIfAborted();
     const { block, objective, role } = stage;
     const t0 = performance.now();
     const runner = await buildBlockRunner(stage, {
@@ -126,11 +140,20 @@ export async function buildTrainers(pm: PreparedModel, cfg: RunConfig, runtime: 
       graphsDir: join(cfg.out, 'blocks'),
     });
     const headParamCount = objective.params.reduce((a, p) => a + p.init.length, 0);
-    log(
-      `  block ${block.index} ${block.name.padEnd(12)} out ${block.outputShape.join('×').padEnd(12)} params ${String(runner.layout.total - headParamCount).padStart(9)} + head ${headParamCount}` +
-        `${isFrozen(cfg, block) ? ' (frozen)' : ''}${role === 'probe' ? ' (linear head on the detached last block)' : ''}  graphs built in ${((performance.now() - t0) / 1000).toFixed(1)}s`,
-    );
+    emit({
+      type: 'block',
+      index: block.index,
+      name: block.name,
+      outputShape: block.outputShape,
+      params: runner.layout.total - headParamCount,
+      headParams: headParamCount,
+      frozen: isFrozen(cfg, block),
+      probe: role === 'probe',
+      buildSeconds: (performance.now() - t0) / 1000,
+    });
     trainers.push({ ...stage, runner, plateau: Plateau.start(cfg.lr, cfg.lrPatience), headParamCount, seconds: 0 });
+    phase.update(trainers.length);
   }
+  phase.end();
   return trainers;
 }

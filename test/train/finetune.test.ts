@@ -2,13 +2,14 @@
  * The main job end to end on built-in data (no ../shared): training, metrics,
  * curves, checkpoints, export and its check, eval, resume, freeze, bad runs.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { finetune, NonFiniteLossError } from '../../src/train/finetune.js';
 import type { FinetuneOptions } from '../../src/train/options.js';
+import type { FinetuneEvent } from '../../src/train/events.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
 import { evaluateModel } from '../../src/eval/evaluateModel.js';
 import { loadModel } from '../../src/onnx/io.js';
@@ -42,8 +43,23 @@ describe('finetune (built-in CNNB on built-in shapes)', () => {
     expect(last.val.layers.all!).toBeGreaterThan(0.2);
     const lines = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
     expect(lines.map((l) => l.epoch)).toEqual([1, 2, 3]);
-    expect(lines[0].val.acc).toHaveLength(3);
-    expect(readFileSync(join(out, 'curves.svg'), 'utf8')).toMatch(/^<svg[\s\S]*polyline[\s\S]*<\/svg>$/);
+    // Labelled by block name, with the epoch's end time and learning rates.
+    expect(Object.keys(lines[0].val.acc)).toEqual(['block0', 'block1', 'block2']);
+    expect(lines[2].val.acc.block1).toBe(last.val.acc[1]);
+    expect(lines[2].lr).toEqual({ block0: last.lr[0], block1: last.lr[1], block2: last.lr[2] });
+    expect(Date.parse(lines[0].time)).toBeGreaterThan(Date.parse('2020-01-01'));
+    const csv = readFileSync(join(out, 'metrics.csv'), 'utf8').trim().split('\n').map((l) => l.split(','));
+    expect(csv).toHaveLength(4);
+    const col = (name: string) => csv[0]!.indexOf(name);
+    for (const name of ['epoch', 'time', 'val_acc/ensemble', 'val_loss/block0', 'train_loss/block2', 'val_acc/block1', 'lr/block2']) expect(col(name), name).toBeGreaterThanOrEqual(0);
+    expect(Number(csv[3]![col('val_loss/block0')])).toBe(last.val.loss[0]);
+    expect(Number(csv[3]![col('train_acc/block2')])).toBe(last.train.acc[2]);
+    // Curves: one panel per block and one for the ensemble, loss and accuracy, train (dashed) and validation.
+    const svg = readFileSync(join(out, 'curves.svg'), 'utf8');
+    expect(svg).toMatch(/^<svg[\s\S]*polyline[\s\S]*<\/svg>$/);
+    for (const title of ['ensemble (all)', 'block0', 'block1', 'block2', 'validation loss', 'training accuracy']) expect(svg).toContain(title);
+    expect(svg.match(/stroke-dasharray/g)!.length).toBeGreaterThanOrEqual(2 * 4);
+    expect(readFileSync(join(out, 'report.html'), 'utf8')).toContain('<svg');
     expect(readCheckpoint<{ epoch: number }>(join(out, 'checkpoint.sff')).header.epoch).toBe(2);
     for (const k of [0, 1, 2]) expect(existsSync(join(out, 'blocks', `block${k}_block${k}.train.onnx`))).toBe(true);
     // The export reproduces the training-time ensemble.
@@ -77,6 +93,39 @@ describe('finetune (built-in CNNB on built-in shapes)', () => {
     expect(y.val.acc).toEqual(x.val.acc);
     expect(y.lr).toEqual(x.lr);
   }, 120_000);
+
+  it('as a library: prints nothing, emits structured events, and stops on an AbortSignal', async () => {
+    const out = tmp();
+    const events: FinetuneEvent[] = [];
+    const controller = new AbortController();
+    const written: string[] = [];
+    const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => (written.push(String(c)), true));
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => (written.push(String(c)), true));
+    const { quiet: _unused, ...opts } = base(out, { epochs: 3 });
+    const err = await finetune({
+      ...opts,
+      signal: controller.signal,
+      onEvent: (e) => {
+        events.push(e);
+        // Abort during the second epoch: the first epoch's checkpoint stays.
+        if (e.type === 'step' && e.epoch === 1 && e.step === 3) controller.abort();
+      },
+    }).catch((e) => e);
+    stdout.mockRestore();
+    stderr.mockRestore();
+    expect(written).toEqual([]);
+    expect(err.name).toBe('AbortError');
+    const types = new Set(events.map((e) => e.type));
+    for (const t of ['model', 'data', 'config', 'block', 'progress', 'step', 'epoch']) expect(types.has(t as FinetuneEvent['type']), t).toBe(true);
+    const epoch = events.find((e) => e.type === 'epoch')!;
+    expect(epoch.type === 'epoch' && epoch.blocks).toEqual(['block0', 'block1', 'block2']);
+    const phases = new Set(events.flatMap((e) => (e.type === 'progress' ? [e.phase] : [])));
+    expect([...phases]).toEqual(expect.arrayContaining(['build', 'train', 'validate']));
+    // Progress during epoch 2 carries a whole-run estimate.
+    expect(events.some((e) => e.type === 'progress' && e.phase === 'train' && e.epoch === 2 && (e.runEtaSeconds ?? 0) > 0)).toBe(true);
+    expect(readCheckpoint<{ epoch: number }>(join(out, 'checkpoint.sff')).header.epoch).toBe(0);
+    expect(readFileSync(join(out, 'metrics.csv'), 'utf8').trim().split('\n')).toHaveLength(2);
+  }, 60_000);
 
   it('keeps frozen blocks unchanged while their heads learn', async () => {
     const out = tmp();

@@ -42,7 +42,7 @@ describe('resume after SIGKILL (CLI)', () => {
     expect(b.count).toBe(4);
     expect(b.last.epoch).toBe(4);
     expect(b.last.val.acc).toEqual(a.last.val.acc);
-    b.last.val.loss.forEach((l: number, k: number) => expect(Math.abs(l - a.last.val.loss[k])).toBeLessThan(1e-5));
+    for (const [block, l] of Object.entries<number>(b.last.val.loss)) expect(Math.abs(l - a.last.val.loss[block])).toBeLessThan(1e-5);
     expect(b.last.ensemble.acc).toBe(a.last.ensemble.acc);
   }, 180_000);
 });

@@ -1,10 +1,11 @@
 /** `sff-finetune bench`: the paper's measurements (its Tables 2–4) on this machine. */
 import type { Argv, CommandModule } from 'yargs';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { note, printResult, type OutputArgs } from '../output.js';
 import { defaultPaperOptions, runPaper, SUITES, type Suite } from '../../bench/paper.js';
 import type { Method } from '../../train/options.js';
 
-interface BenchArgs {
+interface BenchArgs extends OutputArgs {
   suite: string;
   epochs?: number;
   seeds?: string;
@@ -73,8 +74,9 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
     const d = defaultPaperOptions({ name });
     const methods = argv.methods ? (argv.methods.split(',').map((m) => m.trim()) as Method[]) : undefined;
     if (methods?.some((m) => !['bp', 'cwc', 'sff'].includes(m))) throw new Error(`--methods: use bp, cwc, sff; got '${argv.methods}'`);
-    await runPaper({
+    const report = await runPaper({
       ...d,
+      log: (line) => note(argv, line),
       suites,
       ...(argv.epochs !== undefined ? { epochs: argv.epochs } : {}),
       seeds: parseSeeds(argv.seeds),
@@ -93,5 +95,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       ...(argv['bn-momentum'] !== undefined ? { bnMomentum: argv['bn-momentum'] } : {}),
       ...(argv['dry-run'] ? { dryRun: true } : {}),
     });
+    const resultsDir = argv['results-dir'] ? resolve(argv['results-dir']) : d.resultsDir;
+    printResult(argv, report, () => (argv['dry-run'] ? 'dry run: nothing measured' : `${join(resultsDir, `${name}.json`)}\n${join(resultsDir, `${name}.md`)}`));
   },
 };

@@ -3,14 +3,15 @@ import { resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { BUILTIN_MODELS, DEFAULT_IMAGE_SIZE, countParameters, createModel, type BuiltinModel } from '../../models/index.js';
 import { saveModel } from '../../onnx/io.js';
+import { printResult, type OutputArgs } from '../output.js';
 
-export interface CreateArgs {
+export interface CreateArgs extends OutputArgs {
   kind: BuiltinModel;
   classes: number;
   'image-size'?: number;
   seed: number;
   'fold-bn': boolean;
-  output: string;
+  out: string;
 }
 
 /** Creates and saves the model; returns the absolute path and the parameter count. */
@@ -21,7 +22,7 @@ export function runCreate(args: CreateArgs): { path: string; parameters: number 
     seed: args.seed,
     foldBn: args['fold-bn'],
   });
-  const path = resolve(args.output);
+  const path = resolve(args.out);
   saveModel(model, path);
   return { path, parameters: countParameters(model) };
 }
@@ -39,7 +40,7 @@ export const createCommand: CommandModule<object, CreateArgs> = {
       })
       .option('seed', { type: 'number', default: 0, describe: 'initialisation seed' })
       .option('fold-bn', { type: 'boolean', default: false, describe: 'fold BatchNorm into the convs (like an eval-mode export)' })
-      .option('output', { alias: 'o', type: 'string', demandOption: true, describe: 'the .onnx file to write' })
+      .option('out', { alias: 'o', type: 'string', demandOption: true, describe: 'the .onnx file to write' })
       .check((a) => {
         if (!Number.isInteger(a.classes) || a.classes < 1) throw new Error(`--classes must be a positive integer, got ${a.classes}`);
         const s = a['image-size'];
@@ -49,6 +50,6 @@ export const createCommand: CommandModule<object, CreateArgs> = {
       }) as unknown as Argv<CreateArgs>,
   handler: (args) => {
     const { path, parameters } = runCreate(args);
-    console.log(`${path}\n${args.kind}: ${parameters.toLocaleString('en-US')} parameters`);
+    printResult(args, { path, kind: args.kind, parameters }, () => `${path}\n${args.kind}: ${parameters.toLocaleString('en-US')} parameters`);
   },
 };

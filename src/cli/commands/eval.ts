@@ -1,8 +1,12 @@
 /** `sff-finetune eval MODEL --data DIR [--json]`: top-1 accuracy of an exported model. */
 import type { Argv, CommandModule } from 'yargs';
-import { evaluateModel } from '../../eval/evaluateModel.js';
+import { writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { evaluateModel, type EvalReport } from '../../eval/evaluateModel.js';
+import { note, printResult, type OutputArgs } from '../output.js';
 
-interface EvalArgs {
+interface EvalArgs extends OutputArgs {
+  out?: string;
   model: string;
   data: string;
   split?: 'test' | 'val' | 'train' | 'all';
@@ -13,7 +17,13 @@ interface EvalArgs {
   'batch-size'?: number;
   device?: string;
   threads?: number;
-  json?: boolean;
+}
+
+function evalText(r: EvalReport): string {
+  const lines = [`${r.model}: top-1 ${(r.accuracy * 100).toFixed(2)}% on ${r.images} images (${r.split} split, output '${r.output}')`];
+  for (const c of r.perClass) lines.push(`  ${c.name.padEnd(20)} ${(c.accuracy * 100).toFixed(1).padStart(5)}%  (${c.count})`);
+  if (r.blocks) lines.push(`  per block: ${r.blocks.map((b) => `${b.output.replace('goodness_', '')} ${(b.accuracy * 100).toFixed(1)}%`).join(', ')}`);
+  return lines.join('\n');
 }
 
 export const evalCommand: CommandModule<object, EvalArgs> = {
@@ -21,17 +31,17 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
   describe: 'Top-1 accuracy of an exported model on a dataset',
   builder: (y: Argv) =>
     y
-      .positional('model', { type: 'string', demandOption: true })
+      .positional('model', { type: 'string', demandOption: true, describe: 'an exported model.onnx (or any ONNX classifier)' })
       .option('data', { type: 'string', demandOption: true, describe: 'dataset (same forms as training)' })
-      .option('split', { choices: ['test', 'val', 'train', 'all'] as const, describe: 'default: test if the data has one, else val (80/20 by --seed)' })
+      .option('split', { choices: ['test', 'val', 'train', 'all'] as const, describe: 'which images to score', defaultDescription: 'test if the data has one, else val (80/20 by --seed)' })
+      .option('seed', { type: 'number', describe: 'seed of the train/val cut, as in training', defaultDescription: '0' })
       .option('shares', { type: 'string', describe: "the train/val/test shares of training's --split (e.g. 70/15/15): --split test then scores the same held-out images" })
-      .option('seed', { type: 'number', describe: 'seed of the train/val cut (default 0, as in training)' })
-      .option('normalize', { type: 'string', describe: 'override the preprocessing of a plain classifier' })
-      .option('image-size', { type: 'number' })
-      .option('batch-size', { type: 'number' })
-      .option('device', { type: 'string' })
-      .option('threads', { type: 'number' })
-      .option('json', { type: 'boolean' }) as unknown as Argv<EvalArgs>,
+      .option('out', { alias: 'o', type: 'string', describe: 'also write the report as JSON to this file' })
+      .option('normalize', { type: 'string', describe: "preprocessing of a plain classifier: a preset (imagenet, inception, tf128, none) or 'r,g,b/r,g,b'", defaultDescription: "the model's recorded one, else imagenet" })
+      .option('image-size', { type: 'number', describe: 'input size when the model does not fix it' })
+      .option('batch-size', { type: 'number', describe: 'images per run', defaultDescription: '64' })
+      .option('device', { type: 'string', describe: 'cpu | cuda | cuda:<id>', defaultDescription: 'cpu' })
+      .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads', defaultDescription: 'all cores' }) as unknown as Argv<EvalArgs>,
   handler: async (argv) => {
     const r = await evaluateModel(argv.model, {
       data: argv.data,
@@ -44,12 +54,10 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       ...(argv.device ? { device: argv.device } : {}),
       ...(argv.threads ? { threads: argv.threads } : {}),
     });
-    if (argv.json) {
-      console.log(JSON.stringify(r, null, 2));
-      return;
+    if (argv.out) {
+      writeFileSync(resolve(argv.out), JSON.stringify(r, null, 2) + '\n');
+      note(argv, `report written to ${resolve(argv.out)}`);
     }
-    console.log(`${r.model}: top-1 ${(r.accuracy * 100).toFixed(2)}% on ${r.images} images (${r.split} split, output '${r.output}')`);
-    for (const c of r.perClass) console.log(`  ${c.name.padEnd(20)} ${(c.accuracy * 100).toFixed(1).padStart(5)}%  (${c.count})`);
-    if (r.blocks) console.log(`  per block: ${r.blocks.map((b) => `${b.output.replace('goodness_', '')} ${(b.accuracy * 100).toFixed(1)}%`).join(', ')}`);
+    printResult(argv, r, () => evalText(r));
   },
 };

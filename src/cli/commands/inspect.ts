@@ -6,6 +6,7 @@ import { DataType } from '../../ir/types.js';
 import type { Dim, ValueInfo } from '../../ir/graph.js';
 import { importModel, countElements } from '../../import/index.js';
 import { splitIntoBlocksDetailed, type BlockSpec, type SplitMethod } from '../../blocks/index.js';
+import { printResult, type OutputArgs } from '../output.js';
 
 export interface InspectOptions {
   /** 'auto' (default), 'cuts', or explicit cut tensor names. */
@@ -177,9 +178,8 @@ export function parseBlockSpec(s: string | undefined): BlockSpec {
   return s.split(',').map((t) => t.trim()).filter(Boolean);
 }
 
-export interface InspectArgs {
+export interface InspectArgs extends OutputArgs {
   model: string;
-  json: boolean;
   blocks?: string;
   'image-size'?: string;
 }
@@ -190,11 +190,10 @@ export const inspectCommand: CommandModule<object, InspectArgs> = {
   builder: (y: Argv<object>) =>
     y
       .positional('model', { type: 'string', demandOption: true, describe: 'the .onnx file' })
-      .option('json', { type: 'boolean', default: false, describe: 'print the report as JSON' })
       .option('blocks', { type: 'string', describe: "block boundaries: 'auto' (module scopes, else cuts), 'cuts' (every cut), or cut tensor names T1,T2,…" })
       .option('image-size', { type: 'string', describe: 'input size H or H,W (needed when the model has symbolic height/width)' }) as unknown as Argv<InspectArgs>,
   handler: async (args) => {
     const report = await inspectModel(args.model, { blocks: parseBlockSpec(args.blocks), imageSize: parseImageSize(args['image-size']) });
-    console.log(args.json ? JSON.stringify(report, null, 2) : formatInspectReport(report));
+    printResult(args, report, () => formatInspectReport(report));
   },
 };

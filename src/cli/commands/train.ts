@@ -1,12 +1,22 @@
 /** `sff-finetune [model] --data DIR …`: the main job. With no arguments, a short built-in demo. */
+import { existsSync, readFileSync } from 'node:fs';
 import type { Argv, CommandModule } from 'yargs';
-import { finetune } from '../../train/finetune.js';
+import { finetune, type FinetuneResult } from '../../train/finetune.js';
 import type { FinetuneOptions } from '../../train/options.js';
+import { optionsFromConfigFile } from '../../train/configFile.js';
+import { createReporter, formatEvent } from '../../train/report.js';
+import { NORMALIZE_PRESETS } from '../../data/preprocess.js';
 import { UsageError } from '../errors.js';
+import { closest } from '../suggest.js';
+import { printResult, verbosityOf, type OutputArgs } from '../output.js';
 
 export const DEMO = { model: 'builtin:cnnb', data: 'builtin:shapes', epochs: 3, out: 'artifacts/demo' } as const;
 
-interface TrainArgs {
+interface TrainArgs extends OutputArgs {
+  config?: string;
+  'export-heads'?: 'ensemble' | 'all';
+  'export-scores'?: 'logits' | 'probabilities';
+  'export-dtype'?: 'float32' | 'float16';
   model?: string;
   method?: string;
   data?: string;
@@ -21,7 +31,7 @@ interface TrainArgs {
   device?: string;
   ensemble?: string;
   norm?: string;
-  'aux-kernel'?: string;
+  'aux-kernel'?: number | 'auto';
   blocks?: string;
   freeze?: string;
   normalize?: string;
@@ -44,7 +54,6 @@ interface TrainArgs {
   'cache-dir'?: string;
   'max-steps'?: number;
   export?: boolean;
-  json?: boolean;
 }
 
 function headBlockOption(v: string | undefined): FinetuneOptions['headBlock'] {
@@ -54,15 +63,19 @@ function headBlockOption(v: string | undefined): FinetuneOptions['headBlock'] {
   throw new UsageError(`--head-block '${v}' is not understood: use on, off or auto`);
 }
 
-export function trainOptions(argv: TrainArgs): FinetuneOptions {
-  const demo = !argv.model && !argv.data && !argv.resume;
-  if (!demo && !argv.resume && (!argv.model || !argv.data))
-    throw new UsageError(argv.model ? 'give the training data with --data DIR (an image folder, CIFAR binaries, IDX files or builtin:shapes)' : 'give a model: sff-finetune model.onnx --data DIR');
+/** Options from an options file (`--config`), then the flags given, which win. */
+export function trainOptions(argv: TrainArgs, file: Partial<FinetuneOptions> = {}): FinetuneOptions {
+  const model = argv.model ?? file.model;
+  const data = argv.data ?? file.data;
+  const demo = !model && !data && !argv.resume;
+  if (!demo && !argv.resume && (!model || !data))
+    throw new UsageError(model ? 'give the training data with --data DIR (an image folder, CIFAR binaries, IDX files or builtin:shapes)' : 'give a model: sff-finetune model.onnx --data DIR');
   const aux = argv['aux-kernel'];
   const o: FinetuneOptions = {
-    model: argv.model ?? DEMO.model,
-    data: argv.data ?? DEMO.data,
     ...(demo ? { epochs: DEMO.epochs, out: DEMO.out } : {}),
+    ...file,
+    model: model ?? DEMO.model,
+    data: data ?? DEMO.data,
   };
   const set = <K extends keyof FinetuneOptions>(k: K, v: FinetuneOptions[K] | undefined) => {
     if (v !== undefined) o[k] = v;
@@ -79,7 +92,7 @@ export function trainOptions(argv: TrainArgs): FinetuneOptions {
   set('device', argv.device);
   set('ensemble', argv.ensemble);
   set('norm', argv.norm as FinetuneOptions['norm']);
-  set('auxKernel', aux === undefined || aux === 'auto' ? undefined : Number(aux));
+  set('auxKernel', aux);
   set('blocks', argv.blocks);
   set('freeze', argv.freeze ? argv.freeze.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
   set('normalize', argv.normalize);
@@ -102,8 +115,67 @@ export function trainOptions(argv: TrainArgs): FinetuneOptions {
   set('cacheDir', argv['cache-dir']);
   set('maxStepsPerEpoch', argv['max-steps']);
   if (argv.export === false) o.noExport = true;
+  set('exportHeads', argv['export-heads']);
+  set('exportScores', argv['export-scores']);
+  set('exportDtype', argv['export-dtype']);
   return o;
 }
+
+/** Reads `--config FILE` (JSON: a run's config.json, or an object of library option names). */
+export function readOptionsFile(path: string): Partial<FinetuneOptions> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    throw new UsageError(`--config ${path}: cannot read it (${(e as Error).message})`);
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new UsageError(`--config ${path}: not valid JSON (${(e as Error).message}); options files are JSON, such as a run's config.json`);
+  }
+  return optionsFromConfigFile(parsed, path);
+}
+
+/** --aux-kernel: a kernel size (number) or auto. */
+function auxKernel(v: unknown): number | 'auto' {
+  if (v === 'auto') return 'auto';
+  const n = Number(v);
+  if (String(v).trim() === '' || !Number.isFinite(n)) throw new UsageError(`--aux-kernel must be a number (the head's kernel size, e.g. 3) or auto, got '${String(v)}'`);
+  return n;
+}
+
+/** The JSON result of a run (--json). */
+export function resultJson(r: FinetuneResult): unknown {
+  return {
+    out: r.out,
+    model: r.modelPath ?? null,
+    sidecar: r.sidecarPath ?? null,
+    config: r.config,
+    best: r.best ?? null,
+    exportCheck: r.exportCheck ?? null,
+    exportedHeads: r.exportedHeads ?? null,
+    latency: r.latency ?? null,
+    blocks: r.blocks,
+    epochs: r.history.length,
+    stoppedEarly: r.stoppedEarly,
+    peakRssMB: r.peakRssMB,
+    trainableParams: r.trainableParams,
+  };
+}
+
+/** The other commands, for "did you mean" when a typo lands on the default command. */
+export const SUBCOMMANDS = ['inspect', 'create', 'bench', 'eval'];
+
+const G = {
+  run: 'Run:',
+  train: 'Training:',
+  sff: 'SFF blocks and heads:',
+  data: 'Data:',
+  exp: 'Export:',
+  rt: 'Runtime:',
+};
 
 export const trainCommand: CommandModule<object, TrainArgs> = {
   command: '$0 [model]',
@@ -111,45 +183,65 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
   builder: (y: Argv) =>
     y
       .positional('model', { type: 'string', describe: 'model.onnx, or builtin:cnn|cnnb|resnet18|mobilenetv3-small' })
-      .option('data', { type: 'string', describe: 'image folder, CIFAR binaries, IDX files, or builtin:shapes' })
-      .option('method', { type: 'string', choices: ['sff', 'bp', 'cwc'], describe: 'sff (default); bp (end-to-end backpropagation) or cwc (CwC-mod): the paper\'s baselines' })
-      .option('out', { alias: 'o', type: 'string', describe: 'output folder (default artifacts/<model>)' })
-      .option('epochs', { type: 'number', describe: 'epochs (default 100; early stopping after 30 without improvement)' })
-      .option('batch-size', { type: 'number', describe: 'default 128 for inputs ≤ 64 px, else 64' })
-      .option('lr', { type: 'number', describe: 'AdamW learning rate (default 1e-3 from scratch, 3e-4 for pretrained graphs)' })
-      .option('weight-decay', { type: 'number', describe: 'AdamW weight decay (default 0)' })
-      .option('bn-momentum', { type: 'number', describe: "BatchNorm running-statistics momentum, PyTorch's convention (default: the graph's own)" })
-      .option('seed', { type: 'number', describe: 'split, shuffle and init seed (default 0)' })
-      .option('threads', { type: 'number', describe: 'onnxruntime intra-op threads (default: all cores)' })
-      .option('device', { type: 'string', describe: 'cpu | cuda | cuda:<id>' })
-      .option('ensemble', { type: 'string', describe: 'all | last:K | weighted | auto (default: all from scratch, last:4 for pretrained graphs)' })
-      .option('norm', { type: 'string', choices: ['auto', 'chain', 'head', 'none'], describe: 'where the per-block LayerNorm sits (auto: chain from scratch, none for pretrained)' })
-      .option('aux-kernel', { type: 'string', describe: 'aux conv kernel size (auto: 5 for ≤ 10 classes, else 3)' })
-      .option('blocks', { type: 'string', describe: 'auto | cuts | comma-separated cut tensors' })
-      .option('freeze', { type: 'string', describe: 'comma-separated block names or indices to run forward only' })
-      .option('normalize', { type: 'string', describe: "imagenet | none | 'r,g,b/r,g,b' (mean/std of RGB in [0,1])" })
-      .option('augment', { type: 'string', describe: 'training augmentation preset: none | flip | crop (pad-crop + flip; the bare flag) | rrc (RandomResizedCrop 0.08–1 + flip, as torchvision) | rrc-light (area 0.35–1)' })
-      .option('subset', { type: 'number', describe: 'train on N random training samples' })
-      .option('test', { type: 'string', describe: 'a separate test set, scored once at the end for the exported model (never used for a choice)' })
-      .option('image-size', { type: 'number', describe: 'input size when the model does not fix it' })
-      .option('val-fraction', { type: 'number', describe: 'validation share of the training data (default 0.2)' })
-      .option('split', { type: 'string', describe: 'train/val/test shares, e.g. 70/15/15: a held-out test split, scored once at the end and never used for a choice' })
-      .option('head-block', { type: 'string', describe: "on | off | auto: run the pretrained network's own head (up to its classifier) as a final block with a J-way pooled linear goodness head (auto: off)" })
-      .option('head-init', { type: 'string', choices: ['matched', 'random'], describe: "head block's J-way map: matched (default) starts from the pretrained classifier's rows for the source classes matched to yours on training images; random" })
-      .option('pooled-heads', { type: 'number', describe: 'the last K blocks score with a pooled linear head instead of the aux conv (default 0)' })
-      .option('schedule', { type: 'string', choices: ['plateau', 'cosine'], describe: 'learning-rate shape: plateau (per-block ReduceLROnPlateau, default) or cosine decay to 0 over all steps' })
-      .option('warmup', { type: 'number', describe: 'linear learning-rate warm-up, in epochs (fractions allowed; default 0)' })
-      .option('label-smoothing', { type: 'number', describe: 'label smoothing ε of every block loss (default 0)' })
-      .option('lr-patience', { type: 'number', describe: 'ReduceLROnPlateau patience per block (default 10)' })
-      .option('stop-patience', { type: 'number', describe: 'early-stopping patience (default 30)' })
-      .option('resume', { type: 'string', describe: 'continue the run in this output folder from its last finished epoch' })
-      .option('mem-arena', { type: 'boolean', describe: "onnxruntime's per-session CPU memory arena (default off: one session per block)" })
-      .option('cache-dir', { type: 'string', describe: 'decoded-image cache folder' })
-      .option('max-steps', { type: 'number', describe: 'at most this many steps per epoch (quick runs)' })
-      .option('export', { type: 'boolean', describe: 'export model.onnx at the end (default; --no-export skips it)' })
-      .option('json', { type: 'boolean', describe: 'print the final result as JSON' }) as unknown as Argv<TrainArgs>,
+      .option('data', { type: 'string', group: G.run, describe: 'image folder, CIFAR binaries, IDX files, or builtin:shapes' })
+      .option('out', { alias: 'o', type: 'string', group: G.run, describe: 'run folder', defaultDescription: 'artifacts/<model>' })
+      .option('config', { type: 'string', group: G.run, describe: "options file (JSON): a run's config.json or {\"lr\": 1e-3, …}; flags given override it" })
+      .option('resume', { type: 'string', group: G.run, describe: 'continue the run in this folder from its last finished epoch' })
+      .option('method', { type: 'string', group: G.run, choices: ['sff', 'bp', 'cwc'], describe: 'sff, or a baseline: bp (end-to-end backprop), cwc (CwC-mod)', defaultDescription: 'sff' })
+      .option('epochs', { type: 'number', group: G.train, describe: 'epochs', defaultDescription: '100' })
+      .option('batch-size', { type: 'number', group: G.train, describe: 'images per step', defaultDescription: '128 for inputs ≤ 64 px, else 64' })
+      .option('lr', { type: 'number', group: G.train, describe: 'AdamW learning rate', defaultDescription: '1e-3 from scratch, 3e-4 pretrained' })
+      .option('weight-decay', { type: 'number', group: G.train, describe: 'AdamW weight decay', defaultDescription: '0' })
+      .option('bn-momentum', { type: 'number', group: G.train, describe: "BatchNorm running-statistics momentum, PyTorch's convention", defaultDescription: "the graph's own" })
+      .option('seed', { type: 'number', group: G.train, describe: 'split, shuffle and init seed', defaultDescription: '0' })
+      .option('lr-patience', { type: 'number', group: G.train, describe: 'epochs without validation-loss gain before a block lowers its lr', defaultDescription: '10' })
+      .option('stop-patience', { type: 'number', group: G.train, describe: 'epochs without validation-accuracy gain before stopping', defaultDescription: '30' })
+      .option('max-steps', { type: 'number', group: G.train, describe: 'at most this many steps per epoch (quick runs)' })
+      .option('schedule', { type: 'string', group: G.train, choices: ['plateau', 'cosine'], describe: 'learning-rate shape: per-block ReduceLROnPlateau, or cosine decay to 0 over all steps', defaultDescription: 'plateau' })
+      .option('warmup', { type: 'number', group: G.train, describe: 'linear learning-rate warm-up, in epochs (fractions allowed)', defaultDescription: '0' })
+      .option('label-smoothing', { type: 'number', group: G.train, describe: 'label smoothing ε of every block loss', defaultDescription: '0' })
+      .option('ensemble', { type: 'string', group: G.sff, describe: 'blocks whose scores are combined: all | last:K | weighted | auto', defaultDescription: 'auto: all from scratch; pretrained: weighted with the head block, else last:4' })
+      .option('norm', { type: 'string', group: G.sff, choices: ['auto', 'chain', 'head', 'none'], describe: 'where the per-block LayerNorm sits', defaultDescription: 'auto: chain from scratch, none pretrained' })
+      .option('aux-kernel', { group: G.sff, requiresArg: true, coerce: auxKernel, describe: 'aux head conv kernel size: a number, or auto', defaultDescription: 'auto: 5 for ≤ 10 classes, else 3' })
+      .option('blocks', { type: 'string', group: G.sff, describe: 'auto | cuts | comma-separated cut tensors', defaultDescription: 'auto' })
+      .option('freeze', { type: 'string', group: G.sff, describe: 'comma-separated block names or indices to run forward only' })
+      .option('head-block', { type: 'string', group: G.sff, describe: "on | off | auto: run the pretrained network's own head (up to its classifier) as a final block with a J-way pooled linear goodness head", defaultDescription: 'auto: on for pretrained graphs' })
+      .option('head-init', { type: 'string', group: G.sff, choices: ['matched', 'random'], describe: "the head block's J-way map: from the pretrained classifier's rows for the source classes matched to yours on training images, or random", defaultDescription: 'matched' })
+      .option('pooled-heads', { type: 'number', group: G.sff, describe: 'the last K blocks score with a pooled linear head instead of the aux conv', defaultDescription: '0' })
+      .option('normalize', {
+        type: 'string',
+        group: G.data,
+        describe: `${Object.entries(NORMALIZE_PRESETS).map(([k, v]) => `${k} (${v.note})`).join(', ')}, or 'r,g,b/r,g,b' (mean/std on [0,1])`,
+        defaultDescription: "the model's recorded one, else imagenet",
+      })
+      .option('image-size', { type: 'number', group: G.data, describe: 'input size when the model does not fix it' })
+      .option('val-fraction', { type: 'number', group: G.data, describe: 'validation share of the training data', defaultDescription: '0.2' })
+      .option('split', { type: 'string', group: G.data, describe: 'train/val/test shares, e.g. 70/15/15: a held-out test split, scored once at the end and never used for a choice' })
+      .option('augment', { type: 'string', group: G.data, describe: 'training augmentation preset: none | flip | crop (pad-crop + flip; the bare flag) | rrc (RandomResizedCrop 0.08–1 + flip, as torchvision) | rrc-light (area 0.35–1)', defaultDescription: 'none' })
+      .option('subset', { type: 'number', group: G.data, describe: 'train on N random training samples' })
+      .option('test', { type: 'string', group: G.data, describe: 'a separate test set, scored once at the end for the exported model (never used for a choice)' })
+      .option('cache-dir', { type: 'string', group: G.data, describe: 'decoded-image cache folder', defaultDescription: '~/.cache/sff-finetune' })
+      .option('export', { type: 'boolean', group: G.exp, describe: 'write model.onnx and model.json at the end (--no-export skips them)', defaultDescription: 'on' })
+      .option('export-heads', { type: 'string', group: G.exp, choices: ['ensemble', 'all'], describe: 'aux heads in model.onnx: those the ensemble uses, or all', defaultDescription: 'ensemble' })
+      .option('export-scores', { type: 'string', group: G.exp, choices: ['logits', 'probabilities'], describe: "model.onnx's `scores`: ensemble goodness, or its softmax", defaultDescription: 'logits' })
+      .option('export-dtype', { type: 'string', group: G.exp, choices: ['float32', 'float16'], describe: 'weight storage in model.onnx (float16: half the file, float32 arithmetic)', defaultDescription: 'float32' })
+      .option('threads', { type: 'number', group: G.rt, describe: 'onnxruntime intra-op threads', defaultDescription: 'all cores' })
+      .option('device', { type: 'string', group: G.rt, describe: 'cpu | cuda | cuda:<id>', defaultDescription: 'cpu' })
+      .option('mem-arena', { type: 'boolean', group: G.rt, describe: "onnxruntime's per-session CPU memory arena", defaultDescription: 'off (one session per block)' }) as unknown as Argv<TrainArgs>,
   handler: async (argv) => {
-    const result = await finetune(trainOptions(argv));
-    if (argv.json) console.log(JSON.stringify({ out: result.out, model: result.modelPath, best: result.best, exportCheck: result.exportCheck, blocks: result.blocks }, null, 2));
+    // `sff-finetune evl …` reaches the default command with model 'evl': say which command was meant.
+    const command = argv.model && !argv.model.startsWith('builtin:') && !existsSync(argv.model) ? closest(argv.model, SUBCOMMANDS) : undefined;
+    if (command) throw new UsageError(`unknown command '${argv.model}': did you mean 'sff-finetune ${command}'? (or give an existing model file)`);
+    const file = argv.config ? readOptionsFile(argv.config) : {};
+    const verbosity = verbosityOf(argv);
+    // SFF_PROGRESS_SECONDS: seconds between plain progress lines when stderr is not a terminal (default 10).
+    const interval = Number(process.env.SFF_PROGRESS_SECONDS);
+    const stderr = createReporter({ stream: process.stderr, verbosity, ...(Number.isFinite(interval) && interval >= 0 ? { plainInterval: interval } : {}) });
+    const result = await finetune({
+      ...trainOptions(argv, file),
+      // The run's summary is its result: stdout (unless --json); everything else goes to stderr.
+      onEvent: (e) => (e.type === 'summary' ? undefined : stderr(e)),
+    });
+    printResult(argv, resultJson(result), () => formatEvent({ type: 'summary', result }, 'normal').join('\n').replace(/^\n/, ''));
   },
 };

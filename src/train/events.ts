@@ -1,0 +1,71 @@
+/**
+ * What a fine-tuning run reports while it runs: structured events, never preformatted text.
+ * The library emits them to `FinetuneOptions.onEvent`; the CLI (and the bench's log files)
+ * render them with `createReporter` / `formatEvent` in ./report.ts.
+ */
+import type { EpochMetrics } from './metrics.js';
+import type { RunConfig } from './options.js';
+import type { LatencyNote } from '../export/latency.js';
+
+/** The long phases of a run, in order. */
+export type Phase = 'decode' | 'build' | 'train' | 'validate' | 'export-check';
+
+export interface ProgressEvent {
+  type: 'progress';
+  phase: Phase;
+  /** Epoch (1-based) of a train/validate phase. */
+  epoch?: number;
+  epochs?: number;
+  done: number;
+  total: number;
+  /** What `done`/`total` count. */
+  unit: 'images' | 'blocks' | 'steps' | 'batches';
+  /** Seconds since the phase began. */
+  elapsedSeconds: number;
+  /** Estimated seconds left in this phase, and in the whole run (every remaining epoch, validation and the export check). */
+  phaseEtaSeconds: number;
+  runEtaSeconds?: number;
+  /** Train phase: images per second so far, and the running mean over this epoch's steps of the per-block mean step loss. */
+  imagesPerSecond?: number;
+  meanLoss?: number;
+}
+
+export interface BlockBuiltEvent {
+  type: 'block';
+  index: number;
+  name: string;
+  outputShape: number[];
+  /** Parameters of the block itself and of its aux head. */
+  params: number;
+  headParams: number;
+  frozen: boolean;
+  /** CwC-mod's linear head on the detached last block. */
+  probe: boolean;
+  buildSeconds: number;
+}
+
+export type FinetuneEvent =
+  | { type: 'model'; source: string; description: string; blocks: number }
+  | { type: 'data'; source: string; classes: string[]; train: number; val: number; test?: number; skipped: { path: string; reason: string }[] }
+  | { type: 'config'; config: RunConfig; path: string }
+  | { type: 'warning'; message: string }
+  /** How the head block's J-way map starts: classifier rows matched on training images (`source` per class), or random. */
+  | { type: 'head-init'; classes: string[]; matched?: { source: number[]; meanProb: number[]; images: number } }
+  | BlockBuiltEvent
+  | { type: 'resume'; fromEpoch: number; out: string }
+  | ProgressEvent
+  | { type: 'step'; epoch: number; step: number; steps: number; losses: number[] }
+  | { type: 'epoch'; metrics: EpochMetrics; blocks: string[]; epochs: number }
+  | { type: 'early-stop'; patience: number; bestAccuracy: number; bestEpoch: number }
+  | { type: 'export'; path: string; sidecar: string; check: ExportCheck; heads: string[]; latency?: LatencyNote }
+  | { type: 'summary'; result: import('./report.js').FinetuneResult };
+
+/** The exported model run on the validation split against the training-time ensemble. */
+export interface ExportCheck {
+  maxAbsDiff: number;
+  accuracy: number;
+  trainingAccuracy: number;
+  scale: number;
+  /** The largest difference taken as a match: 1e-3 of the score scale, 2e-2 with float16 weights. */
+  tolerance: number;
+}

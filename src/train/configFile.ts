@@ -85,6 +85,8 @@ const RENAMED: Partial<Record<keyof RunConfig, keyof FinetuneOptions | null>> = 
   testData: 'testData',
   maxStepsPerEpoch: 'maxStepsPerEpoch',
   classes: null,
+  // A held-out test share goes back as --split train/val/test (below), which also carries valFraction.
+  testFraction: null,
 };
 
 /**
@@ -106,6 +108,12 @@ export function optionsFromConfigFile(parsed: unknown, file: string): Partial<Fi
       if (to) o[to] = v;
       continue;
     }
+    if (k === 'valFraction' && typeof source.testFraction === 'number') {
+      const val = Number(v);
+      const test = source.testFraction;
+      o.split = `${1 - val - test}/${val}/${test}`;
+      continue;
+    }
     if (k === 'imageSize' && Array.isArray(v)) {
       if (v[0] !== v[1]) throw new OptionError(`${file}: imageSize ${JSON.stringify(v)} is not square; only square sizes can be set`);
       o.imageSize = v[0];
@@ -122,4 +130,5 @@ export const KNOWN_OPTIONS = [
   'model', 'data', 'method', 'out', 'epochs', 'batchSize', 'lr', 'weightDecay', 'bnMomentum', 'seed', 'threads', 'device',
   'ensemble', 'norm', 'auxKernel', 'blocks', 'freeze', 'normalize', 'augment', 'subset', 'testData', 'imageSize',
   'valFraction', 'lrPatience', 'stopPatience', 'memArena', 'cacheDir', 'maxStepsPerEpoch', 'noExport', 'exportHeads', 'exportScores', 'exportDtype',
+  'split', 'headBlock', 'headInit', 'pooledHeads', 'schedule', 'warmup', 'labelSmoothing',
 ] as const satisfies readonly (keyof FinetuneOptions)[];

@@ -4,7 +4,7 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-const EXPECTED = new Set(['UsageError', 'OptionError', 'ModelFileError', 'UnsupportedOpError', 'ImportError', 'DataError', 'DeviceError', 'NonFiniteLossError', 'NoGradientRuleError', 'BlockSpecError', 'YError']);
+const EXPECTED = new Set(['UsageError', 'LimitError', 'PathError', 'CheckpointError', 'RunFolderError', 'OptionError', 'ModelFileError', 'UnsupportedOpError', 'ImportError', 'DataError', 'DeviceError', 'NonFiniteLossError', 'NoGradientRuleError', 'BlockSpecError', 'YError']);
 
 export function formatError(e: unknown): string {
   if (!(e instanceof Error)) return `sff-finetune: ${String(e)}`;

@@ -59,6 +59,8 @@ export interface PreparedData {
   test?: ImageSet;
   preprocess: { size: [number, number]; mean: Triple; std: Triple };
   skipped: { path: string; reason: string }[];
+  /** Problems that do not stop a run but may spoil it (empty split, tiny class, duplicates dropped). */
+  warnings: string[];
   source: string;
   /** True when every decoded part was read back from the on-disk cache (false if nothing needed decoding). */
   cacheHit: boolean;
@@ -289,6 +291,44 @@ function makeSet(role: SplitRole, m: Materialised, labels: Int32Array, idx: Arra
   return new U8ImageSet(role, m.store, m.channels, H, W, C, Int32Array.from(rows), Int32Array.from(labs));
 }
 
+/**
+ * A class whose every image failed to decode would train as an empty class (and score 100% on an
+ * empty validation share): an error naming the class and why its images were skipped.
+ */
+function checkEveryClassReadable(part: SourcePart, m: Materialised, classes: string[]): void {
+  if (part.kind !== 'files' || m.skipped.length === 0) return;
+  const labelOf = new Map(part.files.map((f, i) => [f, part.labels[i]!]));
+  const skipped = new Array<number>(classes.length).fill(0);
+  const readable = new Array<number>(classes.length).fill(0);
+  for (const s of m.skipped) skipped[labelOf.get(s.path)!]!++;
+  for (let i = 0; i < part.labels.length; i++) if (m.rowOf[i]! >= 0) readable[part.labels[i]!]!++;
+  const dead = classes.map((c, k) => ({ c, k })).filter(({ k }) => skipped[k]! > 0 && readable[k] === 0);
+  if (!dead.length) return;
+  const first = dead[0]!;
+  const example = m.skipped.find((s) => labelOf.get(s.path) === first.k)!;
+  throw new DataError(
+    `${dead.map(({ c }) => `class "${c}"`).join(', ')}: none of ${dead.length > 1 ? 'their' : `its ${skipped[first.k]}`} images could be read ` +
+    `(e.g. ${example.path}: ${example.reason}). Replace the damaged files or remove the class folder.`,
+  );
+}
+
+/** Fewer images than this in a class of the training split draws a warning. */
+export const FEW_IMAGES = 5;
+
+function splitWarnings(classes: string[], sets: { train: ImageSet; val: ImageSet; test?: ImageSet }): string[] {
+  const out: string[] = [];
+  if (sets.train.count === 0) out.push('the training split is empty');
+  if (sets.val.count === 0)
+    out.push('the validation split is empty: best-epoch selection, learning-rate plateaus and early stopping have nothing to go on (use more data or a larger --val-fraction)');
+  if (sets.test && sets.test.count === 0) out.push('the test split is empty');
+  const counts = new Array<number>(classes.length).fill(0);
+  for (let i = 0; i < sets.train.count; i++) counts[sets.train.labels[i]!]!++;
+  const few = classes.map((c, k) => ({ c, n: counts[k]! })).filter((x) => x.n < FEW_IMAGES);
+  if (few.length)
+    out.push(`${few.length === 1 ? 'a class has' : `${few.length} classes have`} fewer than ${FEW_IMAGES} training images: ${few.slice(0, 5).map((x) => `"${x.c}" (${x.n})`).join(', ')}${few.length > 5 ? ', …' : ''}; their accuracy will mean little`);
+  return out;
+}
+
 // ---------------------------------------------------------------------------------------
 
 export async function prepareData(opts: DataOptions): Promise<PreparedData> {
@@ -368,6 +408,7 @@ export async function prepareData(opts: DataOptions): Promise<PreparedData> {
   const mTrain = await materialise(src.train, needed, ctx);
   const mTest = testPart ? await materialise(testPart, testNeeded!, ctx) : null;
 
+  checkEveryClassReadable(src.train, mTrain, classes);
   const train = makeSet('train', mTrain, src.train.labels, trainIdx, h, w, C);
   const val = makeSet('val', mTrain, src.train.labels, split.val, h, w, C);
   const test = mTest
@@ -388,6 +429,7 @@ export async function prepareData(opts: DataOptions): Promise<PreparedData> {
     classes: [...classes], train, val,
     preprocess: { size: [h, w], mean: norm.mean, std: norm.std },
     skipped, source,
+    warnings: [...(src.warnings ?? []), ...splitWarnings(classes, { train, val, ...(test ? { test } : {}) })],
     cacheHit: decoded.length > 0 && decoded.every((m) => m.cache === 'hit'),
     cacheFiles: decoded.map((m) => m.cacheFile).filter((f): f is string => !!f),
     cacheWritten: Promise.all(decoded.map((m) => m.written)).then(() => undefined),

@@ -4,6 +4,7 @@
  */
 import sharp from 'sharp';
 import { DataError } from './errors.js';
+import { checkRegularFile } from '../util/limits.js';
 
 export type Triple = [number, number, number];
 
@@ -64,12 +65,17 @@ export function cropPadding(height: number, width: number): number {
 
 sharp.cache(false);
 
+/** Image files larger than this are refused (skipped with the reason) rather than decoded. */
+export const MAX_IMAGE_FILE_BYTES = 2 ** 30;
+
 /**
  * Decodes an image file (JPEG/PNG/WebP/… anything libvips reads), resizes so it covers
  * H×W (shorter side to target for square targets) and centre-crops to exactly H×W, and
  * returns 8-bit RGB HWC (grayscale replicated, alpha dropped). Throws on unreadable input.
  */
 export async function decodeImageFile(file: string | Buffer, height: number, width: number): Promise<Buffer> {
+  // A pipe or device named like an image would block the decoder forever; a huge file is no photo.
+  if (typeof file === 'string') checkRegularFile(file, MAX_IMAGE_FILE_BYTES, (m) => new Error(m));
   const { data, info } = await sharp(file, { failOn: 'error', sequentialRead: true })
     .resize(width, height, { fit: 'cover', position: 'centre' })
     .removeAlpha()

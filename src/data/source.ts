@@ -44,4 +44,6 @@ export interface LoadedSource {
   test?: SourcePart;
   /** Absolute path (or builtin:…) of the source. */
   location: string;
+  /** Things the user should know that do not stop the run (e.g. duplicate files dropped). */
+  warnings?: string[];
 }

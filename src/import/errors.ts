@@ -14,7 +14,11 @@ export class UnsupportedOpError extends Error {
       byOp.set(op, names);
     }
     const parts = [...byOp].map(([op, names]) => `${op} (node${names.length > 1 ? 's' : ''} ${names.slice(0, 5).map((s) => `'${s}'`).join(', ')}${names.length > 5 ? `, … ${names.length - 5} more` : ''})`);
-    super(`unsupported op${byOp.size > 1 ? 's' : ''}: ${parts.join('; ')} ${why}. Re-export the model without ${byOp.size > 1 ? 'these ops' : 'this op'}, or mark the block frozen.`);
+    // No --freeze advice: a frozen block still runs forward, and an op refused here cannot run at all.
+    super(
+      `unsupported op${byOp.size > 1 ? 's' : ''}: ${parts.join('; ')} ${why}. Re-export the model without ${byOp.size > 1 ? 'these ops' : 'this op'} ` +
+        '(replace it with a supported equivalent); `sff-finetune inspect` lists what a model needs.',
+    );
     this.name = 'UnsupportedOpError';
     this.nodes = list;
   }

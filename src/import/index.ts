@@ -11,6 +11,7 @@ import { foldConstants } from './fold.js';
 import { findHead, type HeadInfo, type HeadOptions } from './head.js';
 import { ImportError } from './errors.js';
 import { countElements, nodeBuffers, nodeParams } from './ops.js';
+import { checkMemory } from '../util/limits.js';
 
 export { UnsupportedOpError, ImportError } from './errors.js';
 export { SUPPORTED_OPS, SHAPE_OPS, nodeParams, nodeBuffers, paramSlots, countElements } from './ops.js';
@@ -94,6 +95,15 @@ export async function importModel(source: Model, opts: ImportOptions = {}): Prom
   setBatch(fixedBatch !== undefined ? 'N' : shape[0]!);
   g.valueInfo.clear(); // probed shapes replace whatever the exporter recorded
   const dims = (b: number) => ({ [input]: [b, shape[1] as number, h, w] });
+  // Probing keeps every intermediate value of a batch of 2: a few hundred bytes of protobuf may
+  // declare an input that no machine holds. Estimate (each value about the input's size) first.
+  const inputBytes = 2 * (shape[1] as number) * h * w * 4;
+  const values = g.nodes.reduce((a, n) => a + n.outputs.length, 0);
+  checkMemory(
+    inputBytes * Math.max(1, values),
+    `input '${input}' [N, ${shape[1]}, ${h}, ${w}] (${values} intermediate values to probe)`,
+    h * w > 1024 * 1024 ? 'Is the declared input size right? Give a smaller one with --image-size if the model allows it.' : 'Use a machine with more memory or a smaller input size.',
+  );
 
   const probeBoth = async (): Promise<[Map<string, ValueShape>, Map<string, ValueShape> | undefined]> => {
     const s1 = await probeShapes(model, { inputDims: dims(1) });

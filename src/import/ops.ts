@@ -11,7 +11,7 @@ import { numElements } from '../ir/tensor.js';
 export const TRAINED_OPS: readonly string[] = [
   'Conv', 'BatchNormalization', 'Relu', 'Clip', 'HardSigmoid', 'HardSwish', 'Sigmoid', 'Mul', 'Add', 'Sub', 'Div',
   'MaxPool', 'AveragePool', 'GlobalAveragePool', 'ReduceMean', 'Flatten', 'Reshape', 'Gemm', 'MatMul', 'Concat',
-  'Split', 'Slice', 'Pad', 'Transpose', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout',
+  'Split', 'Slice', 'Pad', 'Transpose', 'Squeeze', 'Unsqueeze', 'Identity', 'Dropout', 'LeakyRelu', 'Tanh',
 ];
 
 /** Ops accepted but never differentiated: folded into initializers, or only in a classifier head (after the feature map). */

@@ -49,8 +49,34 @@ export function externalRef(t: Proto): ExternalRef | undefined {
 
 export type ExternalReader = (ref: ExternalRef, tensorName: string) => Uint8Array;
 
+function fixedElementBytes(dataType: number): number | undefined {
+  try {
+    return bytesPerElement(dataType);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The TensorProto field holding the values of `dataType` when they are not in raw_data. */
+function typedField(dataType: number): { key: string; name: string } {
+  switch (dataType) {
+    case DataType.FLOAT:
+    case DataType.COMPLEX64:
+      return { key: 'floatData', name: 'float_data' };
+    case DataType.DOUBLE:
+      return { key: 'doubleData', name: 'double_data' };
+    case DataType.INT64:
+      return { key: 'int64Data', name: 'int64_data' };
+    case DataType.UINT64:
+    case DataType.UINT32:
+      return { key: 'uint64Data', name: 'uint64_data' };
+    default:
+      return { key: 'int32Data', name: 'int32_data' };
+  }
+}
+
 export function tensorFromProto(t: Proto, readExternal?: ExternalReader): TensorData {
-  const dims = (t.dims ?? []).map(toNum);
+  const dims: number[] = (t.dims ?? []).map(toNum);
   const dataType = toNum(t.dataType);
   const name = t.name ?? '';
   const base = { name, dataType, dims, ...(t.docString ? { docString: t.docString } : {}) };
@@ -62,19 +88,28 @@ export function tensorFromProto(t: Proto, readExternal?: ExternalReader): Tensor
     if (!readExternal) throw new Error(`tensor '${name}' uses external data '${ext.location}' but no model directory is known`);
     return { ...base, raw: readExternal(ext, name) };
   }
+  if (dims.some((d) => !Number.isSafeInteger(d) || d < 0)) throw new Error(`tensor '${name}' has invalid dims [${dims}]`);
   const count = numElements(dims);
-  if (t.rawData && t.rawData.length > 0) return { ...base, raw: new Uint8Array(t.rawData.buffer, t.rawData.byteOffset, t.rawData.byteLength) };
+  if (t.rawData && t.rawData.length > 0) {
+    // Declared size against the bytes actually present, before anything reads them as that shape.
+    const fixed = fixedElementBytes(dataType);
+    if (fixed !== undefined && t.rawData.length !== count * fixed)
+      throw new Error(`tensor '${name}': raw_data holds ${t.rawData.length} bytes but dims [${dims}] of element type ${dataType} need ${count * fixed}`);
+    return { ...base, raw: new Uint8Array(t.rawData.buffer, t.rawData.byteOffset, t.rawData.byteLength) };
+  }
   const bytes = bytesPerElement(dataType);
+  // The typed fields are checked against the declared count before allocating count × bytes:
+  // a few bytes of protobuf may declare a tensor of any size.
+  const field = typedField(dataType);
+  const values = (t[field.key] as any[] | undefined) ?? [];
+  const expected = dataType === DataType.COMPLEX64 ? 2 * count : count;
+  if (values.length !== expected) throw new Error(`tensor '${name}': ${field.name} holds ${values.length} values but dims [${dims}] need ${expected}`);
   const out = new Uint8Array(count * bytes);
   const dv = new DataView(out.buffer);
-  const need = (arr: any[] | undefined, field: string): any[] => {
-    const a = arr ?? [];
-    if (a.length !== count) throw new Error(`tensor '${name}': ${field} holds ${a.length} values but dims [${dims}] need ${count}`);
-    return a;
-  };
+  const need = (arr: any[] | undefined): any[] => arr ?? [];
   switch (dataType) {
     case DataType.FLOAT:
-      need(t.floatData, 'float_data').forEach((v: number, i: number) => dv.setFloat32(i * 4, v, true));
+      need(t.floatData).forEach((v: number, i: number) => dv.setFloat32(i * 4, v, true));
       break;
     case DataType.COMPLEX64: {
       const a = t.floatData ?? [];
@@ -82,22 +117,22 @@ export function tensorFromProto(t: Proto, readExternal?: ExternalReader): Tensor
       break;
     }
     case DataType.DOUBLE:
-      need(t.doubleData, 'double_data').forEach((v: number, i: number) => dv.setFloat64(i * 8, v, true));
+      need(t.doubleData).forEach((v: number, i: number) => dv.setFloat64(i * 8, v, true));
       break;
     case DataType.INT64:
-      need(t.int64Data, 'int64_data').forEach((v: unknown, i: number) => dv.setBigInt64(i * 8, toBig(v), true));
+      need(t.int64Data).forEach((v: unknown, i: number) => dv.setBigInt64(i * 8, toBig(v), true));
       break;
     case DataType.UINT64:
     case DataType.UINT32:
-      need(t.uint64Data, 'uint64_data').forEach((v: unknown, i: number) =>
+      need(t.uint64Data).forEach((v: unknown, i: number) =>
         bytes === 8 ? dv.setBigUint64(i * 8, toBig(v), true) : dv.setUint32(i * 4, toNum(v), true));
       break;
     case DataType.INT32:
-      need(t.int32Data, 'int32_data').forEach((v: number, i: number) => dv.setInt32(i * 4, v, true));
+      need(t.int32Data).forEach((v: number, i: number) => dv.setInt32(i * 4, v, true));
       break;
     default: {
       // 8- and 16-bit types (and bool) are stored one per int32 value.
-      need(t.int32Data, 'int32_data').forEach((v: number, i: number) => {
+      need(t.int32Data).forEach((v: number, i: number) => {
         if (bytes === 1) dv.setUint8(i, v & 0xff);
         else dv.setUint16(i * 2, v & 0xffff, true);
       });

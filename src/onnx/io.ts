@@ -1,6 +1,8 @@
 /** Reading and writing .onnx files (with optional external-data files), atomically. */
-import { closeSync, existsSync, openSync, readFileSync, readSync, statSync, fstatSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { closeSync, existsSync, openSync, readSync, fstatSync } from 'node:fs';
+import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { checkRegularFile, readRegularFile } from '../util/limits.js';
+import { pathInside, PathError } from '../util/paths.js';
 import { ModelProto } from './schema.js';
 import { writeFileAtomic } from '../util/fs.js';
 import { modelFromProto, modelToProto, tensorToProto, type ExternalRef } from './codec.js';
@@ -31,11 +33,16 @@ export function decodeModel(bytes: Uint8Array, file = '<bytes>', modelDir?: stri
   const fds = new Map<string, number>();
   const readExternal = (ref: ExternalRef, tensorName: string): Uint8Array => {
     if (!modelDir) throw new ModelFileError(file, `tensor '${tensorName}' uses external data '${ref.location}' but the model was not loaded from a file`);
-    const path = resolve(modelDir, ref.location);
+    const path = externalDataPath(file, modelDir, ref.location, tensorName);
     if (!existsSync(path))
       throw new ModelFileError(file, `tensor '${tensorName}' needs external data file '${ref.location}', not found next to the model (${path})`);
+    if (!Number.isSafeInteger(ref.offset) || ref.offset < 0 || (ref.length !== undefined && (!Number.isSafeInteger(ref.length) || ref.length < 0)))
+      throw new ModelFileError(file, `tensor '${tensorName}' has an invalid external-data offset/length (${ref.offset}/${ref.length}); the model file is corrupt`);
     let fd = fds.get(path);
-    if (fd === undefined) fds.set(path, (fd = openSync(path, 'r')));
+    if (fd === undefined) {
+      checkRegularFile(path, Number.MAX_SAFE_INTEGER, (m) => new ModelFileError(file, `external data file '${ref.location}' (${path}) ${m}`));
+      fds.set(path, (fd = openSync(path, 'r')));
+    }
     const size = fstatSync(fd).size;
     const length = ref.length ?? size - ref.offset;
     if (ref.offset + length > size)
@@ -54,10 +61,28 @@ export function decodeModel(bytes: Uint8Array, file = '<bytes>', modelDir?: stri
   }
 }
 
+/**
+ * Where an external-data `location` points: relative, and inside the model's own folder (a crafted
+ * model must not read /etc/passwd or a neighbour's files through it).
+ */
+function externalDataPath(file: string, modelDir: string, location: string, tensorName: string): string {
+  if (isAbsolute(location))
+    throw new ModelFileError(file, `tensor '${tensorName}' points its external data at the absolute path '${location}'; only files inside the model's folder are read`);
+  try {
+    return pathInside(modelDir, [location], `external data of tensor '${tensorName}'`);
+  } catch (e) {
+    if (e instanceof PathError) throw new ModelFileError(file, `${e.message}; only files inside the model's folder are read`);
+    throw e;
+  }
+}
+
+/** protobuf's own limit on one message: an .onnx file cannot be larger (big weights go to external data). */
+export const MAX_MODEL_FILE_BYTES = 2 ** 31 - 1;
+
 export function loadModel(path: string): Model {
-  if (!existsSync(path)) throw new ModelFileError(path, 'no such file');
-  if (statSync(path).isDirectory()) throw new ModelFileError(path, 'is a folder; give the .onnx file');
-  return decodeModel(readFileSync(path), path, dirname(resolve(path)));
+  const bytes = readRegularFile(path, MAX_MODEL_FILE_BYTES, (m) =>
+    new ModelFileError(path, m === 'is a folder; give a regular file' ? 'is a folder; give the .onnx file' : m));
+  return decodeModel(bytes, path, dirname(resolve(path)));
 }
 
 export interface SaveOptions {
@@ -101,6 +126,6 @@ export function saveModel(model: Model, path: string, opts: SaveOptions = {}): v
     return entry;
   };
   const bytes = ModelProto.encode(ModelProto.fromObject(modelToProto(model, sink))).finish();
-  writeFileAtomic(join(dirname(path), location), Buffer.concat(chunks));
+  writeFileAtomic(pathInside(dirname(resolve(path)), [location], 'external data file'), Buffer.concat(chunks));
   writeFileAtomic(path, bytes);
 }

@@ -3,7 +3,9 @@
  * profiling for every graph the tool runs. Execution providers beyond cpu and cuda plug in here.
  */
 import ort from 'onnxruntime-node';
-import type { Model } from '../ir/graph.js';
+import { Graph, makeModel, type Model } from '../ir/graph.js';
+import { GraphBuilder } from '../ir/builder.js';
+import { DataType } from '../ir/types.js';
 import { encodeModel } from '../onnx/io.js';
 
 export interface RuntimeOptions {
@@ -52,6 +54,32 @@ export function sessionOptions(opts: RuntimeOptions = {}): ort.InferenceSession.
     enableMemPattern: true,
     ...(opts.profilePrefix ? { enableProfiling: true, profileFilePrefix: opts.profilePrefix } : {}),
   };
+}
+
+/**
+ * Fails early, with the install command, when `device` cannot run a session here: onnxruntime may
+ * list the CUDA provider yet lack its libraries, which it reports only when a session is made.
+ */
+export async function checkDevice(opts: RuntimeOptions = {}): Promise<void> {
+  if (parseDevice(opts.device).kind === 'cpu') return;
+  const g = new Graph();
+  g.inputs.push({ name: 'x', type: { kind: 'tensor', elemType: DataType.FLOAT, shape: [1] } });
+  new GraphBuilder(g).node('Identity', ['x'], {}, { outputs: ['y'] });
+  g.outputs.push({ name: 'y', type: { kind: 'tensor', elemType: DataType.FLOAT, shape: [1] } });
+  const bytes = encodeModel(makeModel(g, 17));
+  // onnxruntime's own log of a missing provider library is a raw multi-line dump: the error below
+  // says it plainly. (The log level is process-wide and set once: CUDA runs log fatal errors only.)
+  ort.env.logLevel = 'fatal';
+  try {
+    const s = await ort.InferenceSession.create(bytes, { ...sessionOptions(opts), logSeverityLevel: 4 });
+    await s.release();
+  } catch (e) {
+    if (e instanceof DeviceError) throw e;
+    throw new DeviceError(
+      `--device ${opts.device} cannot be used: onnxruntime could not start its CUDA provider (${(e as Error).message.split('\n')[0]}). ` +
+        'Reinstall onnxruntime-node with CUDA binaries: `ONNXRUNTIME_NODE_INSTALL=cuda12 npm install` (needs CUDA 12 and cuDNN 9), or use --device cpu.',
+    );
+  }
 }
 
 export async function createSession(model: Model | Uint8Array, opts: RuntimeOptions = {}): Promise<Session> {

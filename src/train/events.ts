@@ -51,6 +51,8 @@ export type FinetuneEvent =
   | { type: 'warning'; message: string }
   /** How the head block's J-way map starts: classifier rows matched on training images (`source` per class), or random. */
   | { type: 'head-init'; classes: string[]; matched?: { source: number[]; meanProb: number[]; images: number } }
+  /** Something the run did on its own that the user should know (a stale temporary file removed, a folder cleared by --overwrite). */
+  | { type: 'note'; message: string }
   | BlockBuiltEvent
   | { type: 'resume'; fromEpoch: number; out: string }
   | ProgressEvent
@@ -58,7 +60,9 @@ export type FinetuneEvent =
   | { type: 'epoch'; metrics: EpochMetrics; blocks: string[]; epochs: number }
   | { type: 'early-stop'; patience: number; bestAccuracy: number; bestEpoch: number }
   | { type: 'export'; path: string; sidecar: string; check: ExportCheck; heads: string[]; latency?: LatencyNote }
-  | { type: 'summary'; result: import('./report.js').FinetuneResult };
+  | { type: 'summary'; result: import('./report.js').FinetuneResult }
+  /** Stopped by the signal (Ctrl-C) before the last epoch: what was kept, and how to continue. */
+  | { type: 'interrupted'; out: string; epochs: number; exportedEpoch?: number };
 
 /** The exported model run on the validation split against the training-time ensemble. */
 export interface ExportCheck {

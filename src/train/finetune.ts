@@ -3,11 +3,13 @@
  * data → model and blocks → config.json → one trainer per block → epoch loop → export and its check → summary.
  * It reports through structured events (./events.ts) and prints nothing unless asked (`quiet: false`).
  */
-import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { prepareData } from '../data/index.js';
-import type { RuntimeOptions } from '../runtime/session.js';
+import { checkDevice, type RuntimeOptions } from '../runtime/session.js';
 import { prepareModel } from './model.js';
-import { resolveConfig, resumedOptions, splitFractions, type FinetuneOptions } from './options.js';
+import { defaultOut, resolveConfig, resumedOptions, splitFractions, type FinetuneOptions } from './options.js';
+import { checkFreezeNames, styleOf, validateFinetuneOptions } from './validate.js';
+import { explainWriteFault, openRunFolder, resumedConfig, type RunFolder } from './runFolder.js';
 import { matchPretrainedClassifier, type MatchedClassifier } from './classifierInit.js';
 import { testReport } from './testReport.js';
 import { createSession } from '../runtime/session.js';
@@ -29,23 +31,47 @@ import type { FinetuneEvent } from './events.js';
 export { NonFiniteLossError } from './loop.js';
 export type { FinetuneResult } from './report.js';
 
-export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
+export async function finetune(options: FinetuneOptions): Promise<FinetuneResult> {
+  const opts = validateFinetuneOptions(options);
+  const held: { folder?: RunFolder } = {};
+  try {
+    return await finetuneIn(opts, held);
+  } catch (e) {
+    throw held.folder ? explainWriteFault(e, held.folder.dir) : e;
+  } finally {
+    held.folder?.release();
+  }
+}
+
+/** The run itself; `held.folder` is the run folder once claimed (locked), released by `finetune`. */
+async function finetuneIn(opts: FinetuneOptions, held: { folder?: RunFolder }): Promise<FinetuneResult> {
   const print = opts.quiet === false ? createReporter({ stream: process.stderr, verbosity: opts.verbosity ?? 'normal' }) : undefined;
   const emit = (e: FinetuneEvent) => {
     print?.(e);
     opts.onEvent?.(e);
   };
+  const note = (message: string) => emit({ type: 'note', message });
   const signal = opts.signal;
   signal?.throwIfAborted();
   const progress = new RunProgress(emit);
-  const resumed = opts.resume ? readRunCheckpoint(opts.resume) : undefined;
-  const prior = resumed?.header.config;
+  // A resumed run keeps its configuration, in the folder given (wherever it was first written);
+  // only --epochs and inputs that moved may change: see resumedConfig.
+  const resumeDir = opts.resume !== undefined ? resolve(opts.resume) : undefined;
+  const resumed = resumeDir ? readRunCheckpoint(resumeDir) : undefined;
+  const prior = resumed ? resumedConfig(resumed.header.config, opts, resumeDir!) : undefined;
   const o = resumedOptions(opts, prior);
   const rt: RuntimeOptions = { device: opts.device, threads: opts.threads, memArena: opts.memArena };
 
+  await checkDevice(rt); // a device that cannot run fails here, before any work
   // Data, model and blocks, and the run's configuration (written to config.json before any step).
   const pm = await prepareModel(o.model, { blocks: o.blocks ?? 'auto', imageSize: o.imageSize });
   emit({ type: 'model', source: o.model, description: pm.description, blocks: pm.blocks.length });
+  if ((o.method ?? 'sff') !== 'bp') checkFreezeNames(o.freeze ?? [], pm.headBlock ? [...pm.blocks, pm.headBlock] : pm.blocks, styleOf(opts));
+  // The folder is claimed (locked, checked) before the data is decoded: refusals come first.
+  held.folder = openRunFolder({
+    out: prior?.out ?? resolve(opts.out ?? defaultOut(pm.shortName)),
+    resume: !!prior, overwrite: !!opts.overwrite, inputs: [o.model, o.data, ...(o.testData ? [o.testData] : [])], log: note,
+  });
   let decode: ReturnType<RunProgress['phase']> | undefined;
   const fractions = prior ? { valFraction: prior.valFraction, testFraction: prior.testFraction ?? 0 } : splitFractions(o);
   const data = await prepareData({
@@ -55,9 +81,9 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   });
   decode?.end();
   emit({ type: 'data', source: data.source, classes: data.classes, train: data.train.count, val: data.val.count, ...(data.test ? { test: data.test.count } : {}), skipped: data.skipped });
-  const cfg = prior ? { ...prior, epochs: o.epochs ?? prior.epochs } : resolveConfig(o, pm, data.classes);
+  for (const w of data.warnings) emit({ type: 'warning', message: w });
+  const cfg = prior ?? resolveConfig(o, pm, data.classes);
   if (data.train.count < cfg.batchSize) throw new Error(`the training split has ${data.train.count} images, fewer than one batch of ${cfg.batchSize}: lower --batch-size`);
-  mkdirSync(cfg.out, { recursive: true });
   const configPath = writeRunConfig(cfg, runtimeChoices(opts), data, resumed ? resumed.header.epoch + 1 : 0);
   emit({ type: 'config', config: cfg, path: configPath });
   const steps = Math.min(Math.floor(data.train.count / cfg.batchSize), cfg.maxStepsPerEpoch ?? Infinity);
@@ -84,10 +110,13 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   const valBatches = Math.ceil(data.val.count / cfg.batchSize);
   progress.plan({ epochsLeft: cfg.epochs - run.startEpoch, epochs: cfg.epochs, stepsPerEpoch: steps, valBatches, exportCheck: !opts.noExport });
   const stoppedEarly = await runEpochs({ cfg, trainers, data, run, stepper: sequentialStepper(trainers.map((t) => t.runner)), steps, emit, progress, ...(signal ? { signal } : {}) });
+  // Stopped by the signal before the last epoch (the unfinished epoch was dropped).
+  const interrupted = !!signal?.aborted && !stoppedEarly && run.history.length < cfg.epochs;
 
   const best = run.best.epoch >= 0 ? run.history[run.best.epoch] : run.history.at(-1);
   const result: FinetuneResult = {
     out: cfg.out, config: cfg, history: run.history, best, peakRssMB: peakRssMB(), trainableParams: trainableParams(trainers), stoppedEarly,
+    ...(interrupted ? { interrupted } : {}),
     blocks: trainers.map((t) => ({ index: t.block.index, name: t.block.name, params: t.runner.layout.total - t.headParamCount, headParams: t.headParamCount, frozen: isFrozen(cfg, t.block) })),
   };
   // Export (and test) the best validation epoch's weights.
@@ -122,6 +151,7 @@ export async function finetune(opts: FinetuneOptions): Promise<FinetuneResult> {
   }
   writeSummary(result);
   emit({ type: 'summary', result });
+  if (interrupted) emit({ type: 'interrupted', out: cfg.out, epochs: run.history.length, ...(result.modelPath ? { exportedEpoch: run.best.epoch + 1 } : {}) });
   await Promise.all(trainers.map((t) => t.runner.release()));
   return result;
 }

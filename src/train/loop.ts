@@ -63,7 +63,7 @@ export interface LoopContext {
   steps: number;
   emit: (e: FinetuneEvent) => void;
   progress: RunProgress;
-  /** Aborting stops the loop after the step in flight (sessions released, the last checkpoint kept). */
+  /** Aborted: stop after the step in flight and drop the unfinished epoch (the checkpoint keeps the last finished one). */
   signal?: AbortSignal;
 }
 
@@ -74,6 +74,7 @@ export async function runEpochs(ctx: LoopContext): Promise<boolean> {
   for (let epoch = run.startEpoch; epoch < cfg.epochs; epoch++) {
     const t0 = performance.now();
     const running = await trainEpoch(ctx, epoch);
+    if (ctx.signal?.aborted) return false;
     const trainSeconds = (performance.now() - t0) / 1000;
     const m = await validate(ctx, epoch, running, trainSeconds, t0);
     run.history.push(m);
@@ -90,13 +91,6 @@ export async function runEpochs(ctx: LoopContext): Promise<boolean> {
     }
   }
   return false;
-}
-
-/** Stops an aborted run after the step in flight, releasing its sessions first. */
-async function abortIfAsked(ctx: LoopContext): Promise<void> {
-  if (!ctx.signal?.aborted) return;
-  await Promise.all(ctx.trainers.map((t) => t.runner.release()));
-  ctx.signal.throwIfAborted();
 }
 
 async function trainEpoch(ctx: LoopContext, epoch: number): Promise<RunningMetrics> {
@@ -135,7 +129,7 @@ async function trainEpoch(ctx: LoopContext, epoch: number): Promise<RunningMetri
     ctx.emit({ type: 'step', epoch, step, steps, losses });
     // The loss shown: this epoch's running mean of the per-block mean step loss (what the epoch line calls "train loss").
     phase.update(step, { imagesPerSecond: (step * cfg.batchSize) / Math.max((performance.now() - t0) / 1000, 1e-9), meanLoss: lossSum / step });
-    await abortIfAsked(ctx);
+    if (ctx.signal?.aborted) break;
   }
   phase.end();
   return running;
@@ -157,7 +151,6 @@ async function validate(ctx: LoopContext, epoch: number, running: RunningMetrics
     onBatch: () => phase.update(++done),
   });
   phase.end();
-  await abortIfAsked(ctx);
   const valMetrics = splitMetrics(val, J);
   const ens = ensembleReport({ labels: val.labels, goodness: layerIdx.map((k) => val.goodness[k]!) }, J, cfg.ensemble);
   valMetrics.layers = ens.layers;

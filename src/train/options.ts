@@ -3,6 +3,7 @@ import { resolve, join } from 'node:path';
 import { DATA_DEFAULTS } from '../data/index.js';
 import { defaultAuxKernel, type NormPlacement } from '../sff/head.js';
 import { formatEnsemble, parseEnsemble } from '../sff/ensemble.js';
+import { safeFileName } from '../util/paths.js';
 import type { PreparedModel } from './model.js';
 import type { FinetuneEvent } from './events.js';
 import type { Verbosity } from './report.js';
@@ -73,8 +74,10 @@ export interface FinetuneOptions {
   /** Plateau patience per block (epochs, default 10) and early-stopping patience (default 30). */
   lrPatience?: number;
   stopPatience?: number;
-  /** Resume from the checkpoint in this folder. */
+  /** Resume from the checkpoint in this folder (and keep writing there). */
   resume?: string;
+  /** Start afresh in a non-empty or finished output folder, replacing what is there. */
+  overwrite?: boolean;
   memArena?: boolean;
   cacheDir?: string;
   /** Stop each epoch after this many steps (quick runs and tests). */
@@ -94,7 +97,11 @@ export interface FinetuneOptions {
   quiet?: boolean;
   verbosity?: Verbosity;
   onEvent?: (e: FinetuneEvent) => void;
-  /** Aborting stops the run after the current step with an AbortError; the last epoch's checkpoint stays. */
+  /**
+   * Aborting stops the run after the step in flight: the unfinished epoch is dropped, the last
+   * finished epoch's checkpoint kept, the best epoch so far exported, and the result marked `interrupted`
+   * (aborted while the graphs are still being built, it rejects with an AbortError).
+   */
   signal?: AbortSignal;
 }
 
@@ -248,9 +255,9 @@ export function resolveConfig(opts: FinetuneOptions, pm: ModelFacts, classes: st
   const { valFraction, testFraction } = splitFractions(opts);
   return {
     method: opts.method ?? TRAIN_DEFAULTS.method,
-    model: opts.model,
-    data: opts.data,
-    out: resolve(opts.out ?? join('artifacts', pm.shortName)),
+    model: resolveInput(opts.model),
+    data: resolveInput(opts.data),
+    out: resolve(opts.out ?? defaultOut(pm.shortName)),
     epochs: opts.epochs ?? TRAIN_DEFAULTS.epochs,
     batchSize: opts.batchSize ?? defaultBatchSize(size),
     lr: opts.lr ?? defaultLr(pm.fromScratch),
@@ -269,7 +276,7 @@ export function resolveConfig(opts: FinetuneOptions, pm: ModelFacts, classes: st
     normalize: opts.normalize ?? pm.normalize ?? DATA_DEFAULTS.normalize,
     augment: checkedAugment(opts.augment),
     ...(opts.subset ? { subset: opts.subset } : {}),
-    ...(opts.testData ? { testData: opts.testData } : {}),
+    ...(opts.testData ? { testData: resolveInput(opts.testData) } : {}),
     imageSize: size,
     valFraction,
     ...(testFraction > 0 ? { testFraction } : {}),
@@ -290,6 +297,17 @@ export function resolveConfig(opts: FinetuneOptions, pm: ModelFacts, classes: st
 }
 
 /** A resumed run keeps its configuration; only the number of epochs may be raised. */
+/** The options of a resumed run: the checkpoint's configuration (see runFolder.ts `resumedConfig`) over what was given. */
 export function resumedOptions(opts: FinetuneOptions, prior: RunConfig | undefined): FinetuneOptions {
-  return prior ? { ...opts, ...prior, imageSize: prior.imageSize[0], epochs: opts.epochs ?? prior.epochs } : opts;
+  return prior ? { ...opts, ...prior, imageSize: prior.imageSize[0] } : opts;
+}
+
+/** The default output folder of a model: its name made safe as a folder name (`...onnx` must not mean the working folder). */
+export function defaultOut(shortName: string): string {
+  return join('artifacts', safeFileName(shortName, 'model'));
+}
+
+/** Input paths absolute in the configuration (stored relative to the run folder); built-ins as they are. */
+function resolveInput(p: string): string {
+  return p.startsWith('builtin:') ? p : resolve(p);
 }

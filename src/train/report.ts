@@ -11,6 +11,7 @@ import { formatSeconds } from './progress.js';
 import type { TestMetrics } from './testReport.js';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
+import { resumeCommand } from './runFolder.js';
 
 export interface FinetuneResult {
   out: string;
@@ -30,6 +31,8 @@ export interface FinetuneResult {
   stoppedEarly: boolean;
   /** Accuracy on the held-out test split (--split with a test share, or --test DIR), computed once at the end. */
   test?: TestMetrics;
+  /** Stopped by `signal` (Ctrl-C in the CLI) before its last epoch; the checkpoint holds the last finished epoch. */
+  interrupted?: boolean;
 }
 
 export type Verbosity = 'quiet' | 'normal' | 'verbose';
@@ -96,6 +99,10 @@ export function formatEvent(e: FinetuneEvent, verbosity: Verbosity = 'normal'): 
         ? [`head   J-way map starts from the pretrained classifier's rows, matched on ${m.images} training images: ${e.classes.map((c, j) => `${c}→${m.source[j]} (${pct(m.meanProb[j]!)})`).join(', ')}`]
         : ["head   the pretrained classifier cannot start the J-way map (not a linear map on the head block's output): random start"];
     }
+    case 'note':
+      return quiet ? [] : [e.message];
+    case 'interrupted':
+      return [interruptedNote(e.out, e.epochs, e.exportedEpoch)];
     case 'block':
       return verbose
         ? [
@@ -136,6 +143,15 @@ export function formatEvent(e: FinetuneEvent, verbosity: Verbosity = 'normal'): 
     case 'summary':
       return quiet ? [] : summaryLines(e.result);
   }
+}
+
+/** What an interrupted run kept, and the command that continues it. */
+function interruptedNote(out: string, epochs: number, exportedEpoch: number | undefined): string {
+  if (!epochs) return 'interrupted before the first epoch finished: nothing to keep; start again to train';
+  return (
+    `interrupted: the checkpoint of epoch ${epochs} is kept in ${out}` +
+    `${exportedEpoch ? `, and model.onnx holds the best epoch so far (${exportedEpoch})` : ''}. Continue with: ${resumeCommand(out)}`
+  );
 }
 
 function summaryLines(r: FinetuneResult): string[] {

@@ -9,6 +9,7 @@ import type { BlockWeights } from './runner.js';
 import type { EpochMetrics } from './metrics.js';
 import type { EarlyStopping, EarlyStopState, PlateauState } from './schedule.js';
 import type { RunConfig } from './options.js';
+import { storedConfig } from './runFolder.js';
 import type { Trainer } from './stages.js';
 
 const CHECKPOINT_FILE = 'checkpoint.sff';
@@ -52,7 +53,8 @@ export function saveRunState(cfg: RunConfig, trainers: Trainer[], epoch: number,
   const arrays: Record<string, Float32Array> = {};
   const header: CheckpointHeader = {
     version: 1,
-    config: cfg,
+    // Input paths relative to the run folder, so a moved run (with its inputs) still resumes.
+    config: storedConfig(cfg, cfg.out),
     epoch,
     blocks: trainers.map((t, k) => {
       const s = t.runner.snapshot();

@@ -7,6 +7,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { encodeModel } from '../onnx/io.js';
 import { writeFileAtomic } from '../util/fs.js';
+import { pathInside, safeFileName } from '../util/paths.js';
 import { numElements } from '../ir/tensor.js';
 import { classifierObjective, cwcObjective, linearProbe, sffObjective, type Objective } from '../sff/objective.js';
 import { ADAMW_DEFAULTS } from '../optim/adamw.js';
@@ -93,8 +94,10 @@ export async function buildBlockRunner({ block, objective }: Stage, spec: BlockR
   const evalGraph = spec.withEval ? encodeModel(buildEvalGraph(block, objective, layout, spec.classes)) : undefined;
   if (spec.graphsDir) {
     mkdirSync(spec.graphsDir, { recursive: true });
-    writeFileAtomic(join(spec.graphsDir, `block${block.index}_${block.name}.train.onnx`), train);
-    if (evalGraph) writeFileAtomic(join(spec.graphsDir, `block${block.index}_${block.name}.eval.onnx`), evalGraph);
+    // Block names come from the model (module scopes): sanitised, and the result checked to stay in the folder.
+    const stem = `block${block.index}_${safeFileName(block.name)}`;
+    writeFileAtomic(pathInside(spec.graphsDir, [`${stem}.train.onnx`], `block ${block.index}'s graph file`), train);
+    if (evalGraph) writeFileAtomic(pathInside(spec.graphsDir, [`${stem}.eval.onnx`], `block ${block.index}'s graph file`), evalGraph);
   }
   const rt = (kind: string): RuntimeOptions => ({ ...spec.runtime, ...(spec.runtime.profilePrefix ? { profilePrefix: `${spec.runtime.profilePrefix}${kind}_${block.index}` } : {}) });
   const sessions = { train: await createSession(train, rt('train')), ...(evalGraph ? { eval: await createSession(evalGraph, rt('eval')) } : {}) };

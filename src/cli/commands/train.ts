@@ -6,6 +6,7 @@ import type { FinetuneOptions } from '../../train/options.js';
 import { optionsFromConfigFile } from '../../train/configFile.js';
 import { createReporter, formatEvent } from '../../train/report.js';
 import { NORMALIZE_PRESETS } from '../../data/preprocess.js';
+import { validateFinetuneOptions } from '../../train/validate.js';
 import { UsageError } from '../errors.js';
 import { closest } from '../suggest.js';
 import { printResult, verbosityOf, type OutputArgs } from '../output.js';
@@ -31,7 +32,7 @@ interface TrainArgs extends OutputArgs {
   device?: string;
   ensemble?: string;
   norm?: string;
-  'aux-kernel'?: number | 'auto';
+  'aux-kernel'?: string;
   blocks?: string;
   freeze?: string;
   normalize?: string;
@@ -50,6 +51,7 @@ interface TrainArgs extends OutputArgs {
   'lr-patience'?: number;
   'stop-patience'?: number;
   resume?: string;
+  overwrite?: boolean;
   'mem-arena'?: boolean;
   'cache-dir'?: string;
   'max-steps'?: number;
@@ -70,12 +72,12 @@ export function trainOptions(argv: TrainArgs, file: Partial<FinetuneOptions> = {
   const demo = !model && !data && !argv.resume;
   if (!demo && !argv.resume && (!model || !data))
     throw new UsageError(model ? 'give the training data with --data DIR (an image folder, CIFAR binaries, IDX files or builtin:shapes)' : 'give a model: sff-finetune model.onnx --data DIR');
-  const aux = argv['aux-kernel'];
   const o: FinetuneOptions = {
     ...(demo ? { epochs: DEMO.epochs, out: DEMO.out } : {}),
     ...file,
-    model: model ?? DEMO.model,
-    data: data ?? DEMO.data,
+    // On --resume, model and data come from the checkpoint unless given (empty: not given).
+    model: model ?? (argv.resume ? '' : DEMO.model),
+    data: data ?? (argv.resume ? '' : DEMO.data),
   };
   const set = <K extends keyof FinetuneOptions>(k: K, v: FinetuneOptions[K] | undefined) => {
     if (v !== undefined) o[k] = v;
@@ -92,9 +94,10 @@ export function trainOptions(argv: TrainArgs, file: Partial<FinetuneOptions> = {
   set('device', argv.device);
   set('ensemble', argv.ensemble);
   set('norm', argv.norm as FinetuneOptions['norm']);
-  set('auxKernel', aux);
+  // Raw values (a repeated flag is an array, --aux-kernel a string): the validator names what is wrong.
+  set('auxKernel', argv['aux-kernel'] as FinetuneOptions['auxKernel']);
   set('blocks', argv.blocks);
-  set('freeze', argv.freeze ? argv.freeze.split(',').map((s) => s.trim()).filter(Boolean) : undefined);
+  set('freeze', argv.freeze as unknown as string[] | undefined);
   set('normalize', argv.normalize);
   set('augment', argv.augment);
   set('subset', argv.subset);
@@ -118,7 +121,8 @@ export function trainOptions(argv: TrainArgs, file: Partial<FinetuneOptions> = {
   set('exportHeads', argv['export-heads']);
   set('exportScores', argv['export-scores']);
   set('exportDtype', argv['export-dtype']);
-  return o;
+  set('overwrite', argv.overwrite);
+  return validateFinetuneOptions(o, 'cli');
 }
 
 /** Reads `--config FILE` (JSON: a run's config.json, or an object of library option names). */
@@ -136,14 +140,6 @@ export function readOptionsFile(path: string): Partial<FinetuneOptions> {
     throw new UsageError(`--config ${path}: not valid JSON (${(e as Error).message}); options files are JSON, such as a run's config.json`);
   }
   return optionsFromConfigFile(parsed, path);
-}
-
-/** --aux-kernel: a kernel size (number) or auto. */
-function auxKernel(v: unknown): number | 'auto' {
-  if (v === 'auto') return 'auto';
-  const n = Number(v);
-  if (String(v).trim() === '' || !Number.isFinite(n)) throw new UsageError(`--aux-kernel must be a number (the head's kernel size, e.g. 3) or auto, got '${String(v)}'`);
-  return n;
 }
 
 /** The JSON result of a run (--json). */
@@ -187,6 +183,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('out', { alias: 'o', type: 'string', group: G.run, describe: 'run folder', defaultDescription: 'artifacts/<model>' })
       .option('config', { type: 'string', group: G.run, describe: "options file (JSON): a run's config.json or {\"lr\": 1e-3, …}; flags given override it" })
       .option('resume', { type: 'string', group: G.run, describe: 'continue the run in this folder from its last finished epoch' })
+      .option('overwrite', { type: 'boolean', group: G.run, describe: 'start afresh in a non-empty or finished output folder, replacing its run' })
       .option('method', { type: 'string', group: G.run, choices: ['sff', 'bp', 'cwc'], describe: 'sff, or a baseline: bp (end-to-end backprop), cwc (CwC-mod)', defaultDescription: 'sff' })
       .option('epochs', { type: 'number', group: G.train, describe: 'epochs', defaultDescription: '100' })
       .option('batch-size', { type: 'number', group: G.train, describe: 'images per step', defaultDescription: '128 for inputs ≤ 64 px, else 64' })
@@ -202,7 +199,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('label-smoothing', { type: 'number', group: G.train, describe: 'label smoothing ε of every block loss', defaultDescription: '0' })
       .option('ensemble', { type: 'string', group: G.sff, describe: 'blocks whose scores are combined: all | last:K | weighted | auto', defaultDescription: 'auto: all from scratch; pretrained: weighted with the head block, else last:4' })
       .option('norm', { type: 'string', group: G.sff, choices: ['auto', 'chain', 'head', 'none'], describe: 'where the per-block LayerNorm sits', defaultDescription: 'auto: chain from scratch, none pretrained' })
-      .option('aux-kernel', { group: G.sff, requiresArg: true, coerce: auxKernel, describe: 'aux head conv kernel size: a number, or auto', defaultDescription: 'auto: 5 for ≤ 10 classes, else 3' })
+      .option('aux-kernel', { type: 'string', group: G.sff, requiresArg: true, describe: 'aux head conv kernel size: a number, or auto', defaultDescription: 'auto: 5 for ≤ 10 classes, else 3' })
       .option('blocks', { type: 'string', group: G.sff, describe: 'auto | cuts | comma-separated cut tensors', defaultDescription: 'auto' })
       .option('freeze', { type: 'string', group: G.sff, describe: 'comma-separated block names or indices to run forward only' })
       .option('head-block', { type: 'string', group: G.sff, describe: "on | off | auto: run the pretrained network's own head (up to its classifier) as a final block with a J-way pooled linear goodness head", defaultDescription: 'auto: on for pretrained graphs' })
@@ -237,11 +234,39 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     // SFF_PROGRESS_SECONDS: seconds between plain progress lines when stderr is not a terminal (default 10).
     const interval = Number(process.env.SFF_PROGRESS_SECONDS);
     const stderr = createReporter({ stream: process.stderr, verbosity, ...(Number.isFinite(interval) && interval >= 0 ? { plainInterval: interval } : {}) });
-    const result = await finetune({
-      ...trainOptions(argv, file),
-      // The run's summary is its result: stdout (unless --json); everything else goes to stderr.
-      onEvent: (e) => (e.type === 'summary' ? undefined : stderr(e)),
-    });
+    const opts = trainOptions(argv, file);
+    // The run's summary is its result: stdout (unless --json); everything else goes to stderr.
+    opts.onEvent = (e) => (e.type === 'summary' ? undefined : stderr(e));
+    const result = await finetuneInterruptibly(opts);
     printResult(argv, resultJson(result), () => formatEvent({ type: 'summary', result }, 'normal').join('\n').replace(/^\n/, ''));
   },
 };
+
+/**
+ * Runs `finetune` with SIGINT/SIGTERM turned into a clean stop: the first finishes the step in
+ * flight, keeps the last checkpoint, exports the best epoch so far and prints the --resume command
+ * (exit status 130); a second exits at once (the checkpoint on disk is whole either way: it is
+ * written to a temporary file and renamed).
+ */
+export async function finetuneInterruptibly(opts: FinetuneOptions): Promise<Awaited<ReturnType<typeof finetune>>> {
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      process.stderr.write(`\n${signal} again: stopping now; the last finished epoch's checkpoint is kept\n`);
+      process.exit(130);
+    }
+    process.stderr.write(`\n${signal}: stopping after this step, then exporting the best epoch so far (press Ctrl-C again to quit at once)\n`);
+    controller.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    opts.signal = controller.signal; // set in place: the options stay the validated (CLI-named) object
+    const result = await finetune(opts);
+    if (result.interrupted) process.exitCode = 130;
+    return result;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}

@@ -9,6 +9,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { DataError } from '../errors.js';
+import { readRegularFile } from '../../util/limits.js';
+
+/** The largest CIFAR file (CIFAR-100 train.bin) is 150 MiB; anything far larger is not CIFAR. */
+const MAX_CIFAR_BYTES = 2 ** 30;
 import type { LoadedSource, RawPart } from '../source.js';
 
 const PIXELS = 3072;
@@ -89,7 +93,7 @@ function classNames(dir: string, variant: Variant, labels: 'fine' | 'coarse'): s
 function readRecords(files: string[], variant: Variant, labels: 'fine' | 'coarse', numClasses: number): RawPart {
   const rec = PIXELS + (variant === 10 ? 1 : 2);
   const bufs = files.map((f) => {
-    const b = fs.readFileSync(f);
+    const b = readRegularFile(f, MAX_CIFAR_BYTES, (m) => new DataError(`${f}: ${m}`));
     if (b.length === 0 || b.length % rec !== 0) {
       throw new DataError(
         `${f}: size ${b.length} bytes is not a whole number of ${rec}-byte CIFAR-${variant} records. ` +

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import zlib from 'node:zlib';
 import { DataError } from '../errors.js';
+import { readRegularFile } from '../../util/limits.js';
 import { numElements } from '../../ir/tensor.js';
 import type { LoadedSource, RawPart } from '../source.js';
 
@@ -22,8 +23,11 @@ export interface IdxArray {
 }
 
 /** Reads an IDX file of unsigned bytes (type 0x08), gunzipping when it starts with the gzip magic. */
+/** IDX files hold at most a few GiB of bytes (buffer limit). */
+const MAX_IDX_BYTES = 2 ** 32;
+
 export function readIdx(file: string): IdxArray {
-  let buf: Buffer = fs.readFileSync(file);
+  let buf: Buffer = readRegularFile(file, MAX_IDX_BYTES, (m) => new DataError(`${file}: ${m}`));
   if (buf.length >= 2 && buf[0] === 0x1f && buf[1] === 0x8b) {
     try {
       buf = zlib.gunzipSync(buf);
@@ -130,7 +134,25 @@ function classesFor(location: string, parts: RawPart[]): string[] {
     }
     return [...FASHION_MNIST_CLASSES];
   }
-  return Array.from({ length: Math.max(10, max + 1) }, (_, i) => String(i));
+  // Without a class list the labels define the classes (0..max). A label far above the others
+  // (a corrupt byte: 255 would make 256 classes) leaves values in between unused: refuse that
+  // rather than train hundreds of empty classes. Up to 10 classes, gaps are allowed (MNIST-style
+  // subsets may lack a digit).
+  const count = Math.max(10, max + 1);
+  if (count > 10) {
+    const seen = new Uint8Array(count);
+    for (const p of parts) for (let i = 0; i < p.labels.length; i++) seen[p.labels[i]!] = 1;
+    const unused = seen.reduce((a, v) => a + (v ? 0 : 1), 0);
+    if (unused > 0) {
+      const bad = parts.find((p) => p.labels.includes(max))!;
+      const at = bad.labels.indexOf(max);
+      throw new DataError(
+        `${bad.files[1]}: sample ${at} has label ${max}, but ${unused} of the labels 0..${max} never occur: the labels file is corrupt ` +
+        `or does not belong to ${bad.files[0]}. Labels must be 0..K-1 for K classes.`,
+      );
+    }
+  }
+  return Array.from({ length: count }, (_, i) => String(i));
 }
 
 /**

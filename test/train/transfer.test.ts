@@ -172,6 +172,6 @@ describe('held-out test split', () => {
     const r = await finetune({ model: 'builtin:cnnb', data: 'builtin:shapes', imageSize: 16, batchSize: 64, maxStepsPerEpoch: 4, epochs: 1, out, quiet: true, threads: 1, method: 'bp', split: '70/15/15' });
     expect(r.test!.acc).toHaveLength(1);
     expect(r.test!.exported).toBeCloseTo(r.test!.acc[0]!, 6);
-    await expect(finetune({ model: 'builtin:cnnb', data: 'builtin:shapes', split: '70/15/15', valFraction: 0.1, quiet: true, out })).rejects.toThrow(/--split or --val-fraction/);
+    await expect(finetune({ model: 'builtin:cnnb', data: 'builtin:shapes', split: '70/15/15', valFraction: 0.1, quiet: true, out: mkdtempSync(join(tmpdir(), 'sff-test-opts-')) })).rejects.toThrow(/--split or --val-fraction/);
   }, 120_000);
 });

@@ -11,6 +11,7 @@
 import type { ImageSet } from './imageSet.js';
 import { augmentInto, cropPadding, makeLut, writeNCHW, writeNCHWAugmented3 } from './preprocess.js';
 import { Rng, STREAM, epochOrder } from '../util/rng.js';
+import { augmentRecipe, parseAugment, resizedCropInto, sampleResizedCrop, type AugmentPreset, type AugmentRecipe } from './augment.js';
 
 export interface Batch {
   /** n·C·H·W floats, NCHW. */
@@ -28,8 +29,11 @@ export interface BatchOptions {
   shuffle: boolean;
   seed: number;
   epoch: number;
-  /** Random crop with padding + horizontal flip; applied only when set.role === 'train'. */
-  augment?: boolean;
+  /**
+   * Augmentation preset (see augment.ts; `true` = 'crop', random crop with padding + flip);
+   * applied only when set.role === 'train'.
+   */
+  augment?: boolean | AugmentPreset;
   dropLast?: boolean;
   mean: number[];
   std: number[];
@@ -50,6 +54,7 @@ class BatchIterator implements AsyncIterableIterator<Batch> {
   private readonly slots: Slot[] = [];
   private readonly lut: Float32Array;
   private readonly augRng: Rng | null;
+  private readonly recipe: AugmentRecipe;
   private readonly scratch: Uint8Array | null;
   private readonly pad: number;
   private readonly chw: number;
@@ -71,10 +76,11 @@ class BatchIterator implements AsyncIterableIterator<Batch> {
     this.chw = set.channels * this.hw;
     this.bytes = set.storedChannels * this.hw;
     this.lut = makeLut(opts.mean, opts.std, set.channels);
-    const augment = !!opts.augment && set.role === 'train';
+    this.recipe = augmentRecipe(set.role === 'train' ? parseAugment(opts.augment) : 'none');
+    const augment = this.recipe.crop !== 'none' || this.recipe.flip;
     this.augRng = augment ? new Rng(opts.seed, opts.epoch, STREAM.augment) : null;
     this.scratch = augment ? new Uint8Array(this.bytes) : null;
-    this.pad = cropPadding(set.height, set.width);
+    this.pad = this.recipe.crop === 'pad' ? cropPadding(set.height, set.width) : 0;
     const slots = Math.min(RING, Math.max(1, this.numBatches));
     for (let s = 0; s < slots; s++) {
       const x = new Float32Array(batchSize * this.chw);
@@ -98,7 +104,11 @@ class BatchIterator implements AsyncIterableIterator<Batch> {
       const i = order[start + k]!;
       const off = rows[i]! * bytes;
       const src = store.subarray(off, off + bytes);
-      if (rng && scratch) {
+      if (rng && scratch && this.recipe.crop === 'resized') {
+        const box = sampleResizedCrop(rng, h, w, this.recipe.scale);
+        resizedCropInto(src, h, w, sc, box, rng.next() < 0.5, scratch);
+        writeNCHW(scratch, sc, hw, x, k * chw, oc, lut);
+      } else if (rng && scratch) {
         const dy = rng.int(2 * pad + 1), dx = rng.int(2 * pad + 1);
         const flip = rng.next() < 0.5;
         if (sc === 3 && oc === 3) {

@@ -32,6 +32,11 @@ export interface DataOptions {
   normalize?: string;
   seed?: number;
   valFraction?: number;
+  /**
+   * Share of the data held out as the test split (stratified, seeded, disjoint from train and
+   * val): for data sets without their own test part. Not allowed together with `testPath`.
+   */
+  testFraction?: number;
   /** Use N training samples (stratified, seeded), taken after the train/val split. */
   subset?: number;
   testPath?: string;
@@ -339,6 +344,9 @@ export async function prepareData(opts: DataOptions): Promise<PreparedData> {
   const norm = parseNormalize(opts.normalize ?? DATA_DEFAULTS.normalize);
   const seed = opts.seed ?? 0;
   const valFraction = opts.valFraction ?? DATA_DEFAULTS.valFraction;
+  const testFraction = opts.testFraction ?? 0;
+  if (testFraction > 0 && opts.testPath)
+    throw new DataError(`both a held-out test fraction (${testFraction}) and a test set (${opts.testPath}) were given: use one of --split with a test share, or --test DIR`);
   if (opts.subset !== undefined && (!Number.isInteger(opts.subset) || opts.subset <= 0)) {
     throw new DataError(`subset must be a positive integer, got ${opts.subset}`);
   }
@@ -359,7 +367,9 @@ export async function prepareData(opts: DataOptions): Promise<PreparedData> {
 
   let testPart: SourcePart | undefined;
   let testLocation = '';
-  if (opts.testPath) {
+  if (testFraction > 0) {
+    // The test split is carved out of the training source below.
+  } else if (opts.testPath) {
     const t = loadTestSource(opts.testPath, classes, opts);
     testPart = t.part;
     testLocation = t.location;
@@ -371,14 +381,15 @@ export async function prepareData(opts: DataOptions): Promise<PreparedData> {
 
   // Split on labels before decoding, so a subset run decodes only what it uses.
   const N = src.train.labels.length;
-  const split = stratifiedSplit(src.train.labels, K, valFraction, seed);
+  const split = stratifiedSplit(src.train.labels, K, valFraction, seed, testFraction);
   const trainIdx = opts.subset !== undefined ? stratifiedSubset(split.train, src.train.labels, K, opts.subset, seed) : split.train;
   let needed: Int32Array;
-  const used = trainIdx.length + split.val.length;
+  const used = trainIdx.length + split.val.length + split.test.length;
   if (used < (src.train.kind === 'generated' ? N : 0.5 * N)) {
-    const all = new Int32Array(trainIdx.length + split.val.length);
+    const all = new Int32Array(used);
     all.set(trainIdx);
     all.set(split.val, trainIdx.length);
+    all.set(split.test, trainIdx.length + split.val.length);
     needed = all.sort();
   } else {
     needed = Int32Array.from({ length: N }, (_, i) => i);
@@ -402,7 +413,10 @@ export async function prepareData(opts: DataOptions): Promise<PreparedData> {
   checkEveryClassReadable(src.train, mTrain, classes);
   const train = makeSet('train', mTrain, src.train.labels, trainIdx, h, w, C);
   const val = makeSet('val', mTrain, src.train.labels, split.val, h, w, C);
-  const test = mTest ? makeSet('test', mTest, testPart!.labels, testNeeded!, h, w, C) : undefined;
+  const test = mTest
+    ? makeSet('test', mTest, testPart!.labels, testNeeded!, h, w, C)
+    : testFraction > 0 ? makeSet('test', mTrain, src.train.labels, split.test, h, w, C) : undefined;
+  if (testFraction > 0) testLocation = `a held-out ${(testFraction * 100).toFixed(0)}% of ${src.location}`;
 
   const decoded = [mTrain, mTest].filter((m): m is Materialised => m !== null && m.cache !== 'none');
   const skipped = [...mTrain.skipped, ...(mTest?.skipped ?? [])];

@@ -14,30 +14,51 @@ function byClass(indices: ArrayLike<number>, labels: ArrayLike<number>, numClass
 }
 
 /**
- * Splits samples 0..labels.length-1 into train/val, per class: each class contributes
- * round(n_c · valFraction) randomly chosen samples to val (at least one train sample is
- * kept per class). Deterministic in `seed`. Returned index lists are ascending.
+ * Splits samples 0..labels.length-1 into train/val(/test), per class: each class contributes
+ * round(n_c · valFraction) randomly chosen samples to val, then round(n_c · testFraction) to
+ * test (at least one train sample is kept per class). Deterministic in `seed`; with
+ * testFraction 0 the train/val split is the same as before test splits existed.
+ * Returned index lists are ascending.
  */
 export function stratifiedSplit(
-  labels: ArrayLike<number>, numClasses: number, valFraction: number, seed: number,
-): { train: Int32Array; val: Int32Array } {
+  labels: ArrayLike<number>, numClasses: number, valFraction: number, seed: number, testFraction = 0,
+): { train: Int32Array; val: Int32Array; test: Int32Array } {
   if (!(valFraction >= 0 && valFraction < 1)) {
     throw new DataError(`valFraction must be in [0, 1), got ${valFraction}`);
+  }
+  if (!(testFraction >= 0 && valFraction + testFraction < 1)) {
+    throw new DataError(`testFraction must be ≥ 0 and leave a training share (val ${valFraction} + test ${testFraction} < 1), got ${testFraction}`);
   }
   const all = Int32Array.from({ length: labels.length }, (_, i) => i);
   const groups = byClass(all, labels, numClasses);
   const train: number[] = [];
   const val: number[] = [];
+  const test: number[] = [];
   groups.forEach((g, c) => {
     const rng = new Rng(seed, STREAM.split, c);
     rng.shuffle(g);
     let nv = Math.round(g.length * valFraction);
     if (nv >= g.length) nv = g.length - 1;
-    for (let k = 0; k < g.length; k++) (k < nv ? val : train).push(g[k]!);
+    let nt = Math.round(g.length * testFraction);
+    if (nv + nt >= g.length) nt = Math.max(0, g.length - 1 - nv);
+    for (let k = 0; k < g.length; k++) (k < nv ? val : k < nv + nt ? test : train).push(g[k]!);
   });
-  train.sort((a, b) => a - b);
-  val.sort((a, b) => a - b);
-  return { train: Int32Array.from(train), val: Int32Array.from(val) };
+  const sorted = (a: number[]) => Int32Array.from(a.sort((x, y) => x - y));
+  return { train: sorted(train), val: sorted(val), test: sorted(test) };
+}
+
+/**
+ * Parses a `--split` value "train/val/test" in percent or fractions (e.g. "70/15/15", or
+ * "80/20" for no test part) into the validation and test fractions of the whole data set.
+ */
+export function parseSplit(s: string): { valFraction: number; testFraction: number } {
+  const parts = s.split('/').map((p) => Number(p.trim()));
+  if ((parts.length !== 2 && parts.length !== 3) || parts.some((p) => !Number.isFinite(p) || p < 0))
+    throw new DataError(`--split '${s}' is not understood: give train/val/test shares, e.g. 70/15/15 (or train/val, e.g. 80/20)`);
+  const total = parts.reduce((a, b) => a + b, 0);
+  const [train, val, test = 0] = parts as [number, number, number?];
+  if (!(train > 0) || !(total > 0)) throw new DataError(`--split '${s}': the training share must be positive`);
+  return { valFraction: val / total, testFraction: test / total };
 }
 
 /**

@@ -8,6 +8,7 @@ import { loadModel } from '../onnx/io.js';
 import { getMetadata } from '../ir/graph.js';
 import { chooseImageSize, parseImageSize } from '../import/index.js';
 import { accuracy } from '../sff/ensemble.js';
+import { parseSplit } from '../data/split.js';
 import { createSession, type RuntimeOptions } from '../runtime/session.js';
 import { imagesTensor } from '../runtime/tensors.js';
 
@@ -17,6 +18,8 @@ export interface EvalOptions extends RuntimeOptions {
   split?: 'test' | 'val' | 'train' | 'all';
   seed?: number;
   valFraction?: number;
+  /** The train/val/test shares the model was trained with (train's --split, e.g. "70/15/15"): selects the same held-out test images. */
+  shares?: string;
   normalize?: string;
   imageSize?: number | [number, number];
   batchSize?: number;
@@ -54,7 +57,7 @@ export async function evaluateModel(modelPath: string, opts: EvalOptions): Promi
     channels: Number(shape[1]) || 3,
     normalize,
     seed: opts.seed ?? 0,
-    valFraction: opts.valFraction ?? DATA_DEFAULTS.valFraction,
+    ...(opts.shares ? parseSplit(opts.shares) : { valFraction: opts.valFraction ?? DATA_DEFAULTS.valFraction }),
     ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
   });
   const modelClasses: string[] | undefined = classesMeta ? JSON.parse(classesMeta) : undefined;

@@ -119,3 +119,11 @@ export function ensembleAccuracy(spec: EnsembleSpec, goodness: Float32Array[], l
   }
   return n ? correct / n : 0;
 }
+
+/**
+ * The rules reported beside the configured one for K layer blocks: the paper's plain mean,
+ * the validation-weighted mean, the last four blocks and the last block alone.
+ */
+export function reportedRules(K: number, configured: string): string[] {
+  return [...new Set(['all', 'weighted', configured, ...(K > 4 ? ['last:4'] : []), ...(K > 1 ? ['last:1'] : [])])];
+}

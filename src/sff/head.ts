@@ -126,11 +126,15 @@ export function appendHead(b: GraphBuilder, y: string, spec: HeadSpec, prefix: s
  * `labels` is int64 [N] or, when the graph declares it so, [N, 1] (GatherElements' index shape:
  * the train step declares that, because GPU EPs run int64 reshapes on the CPU).
  */
+/** The labels as a [B, 1] column for GatherElements (the train step may already feed them so). */
+export function labelColumn(b: GraphBuilder, labels: string): string {
+  const column = b.graph.tensorType(labels)?.shape?.length === 2;
+  return column ? labels : b.op('Unsqueeze', [labels, b.constInt64([1], [1], 'label_axis')], {}, 'loss/labels');
+}
+
 export function appendGoodnessLoss(b: GraphBuilder, goodness: string, labels: string): string {
   const logp = b.op('LogSoftmax', [goodness], { axis: 1 }, 'loss/LogSoftmax');
-  const column = b.graph.tensorType(labels)?.shape?.length === 2;
-  const idx = column ? labels : b.op('Unsqueeze', [labels, b.constInt64([1], [1], 'label_axis')], {}, 'loss/labels');
-  const picked = b.op('GatherElements', [logp, idx], { axis: 1 }, 'loss/pick');
+  const picked = b.op('GatherElements', [logp, labelColumn(b, labels)], { axis: 1 }, 'loss/pick');
   const nll = b.op('ReduceMean', [picked], { axes: [0, 1], keepdims: 0 }, 'loss/mean');
   return b.op('Neg', [nll], {}, 'loss/Neg');
 }

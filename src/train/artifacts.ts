@@ -12,7 +12,8 @@ import { probeShapes } from '../runtime/probe.js';
 import { buildGradients, type GradFormulations } from '../autodiff/index.js';
 import { bnRunningStatUpdate } from '../autodiff/gradients/BatchNormalization.js';
 import { lowerForTarget, type GraphTarget } from '../autodiff/lowering.js';
-import { appendGoodnessLoss, type HeadParam } from '../sff/head.js';
+import type { HeadParam } from '../sff/head.js';
+import { appendSmoothedLoss } from '../sff/smoothing.js';
 import type { Objective } from '../sff/objective.js';
 import { appendAdamW, type AdamWConfig } from '../optim/adamw.js';
 import { appendPack, appendUnpack, ParamLayout } from '../blocks/params.js';
@@ -50,6 +51,8 @@ export interface BlockArtifactsSpec {
   formulations?: Partial<GradFormulations>;
   /** The execution provider the graph is built for (default 'cpu'): ops it lacks are rewritten. */
   target?: GraphTarget;
+  /** Label smoothing ε of the block's loss (default 0, see sff/smoothing.ts). */
+  labelSmoothing?: number;
 }
 
 /** The parameter layout of a block: its trainables then its head's parameters. */
@@ -140,7 +143,7 @@ export async function buildTrainStep(spec: BlockArtifactsSpec, layout: ParamLayo
   renameUnpacked(g, appendUnpack(b, IO.params, layout));
   const y = appendBlockNodes(b, block, IO.x, true);
   const out = objective.append(b, y, (n) => n);
-  const loss = appendGoodnessLoss(b, out.scores, IO.labels);
+  const loss = appendSmoothedLoss(b, out.scores, IO.labels, spec.labelSmoothing ?? 0);
 
   // Shapes of every forward value at this batch size, for the gradient rules.
   const forward = makeModel(g, OPSET);

@@ -88,6 +88,8 @@ const RENAMED: Partial<Record<keyof RunConfig, keyof FinetuneOptions | null>> = 
   testData: 'testData',
   maxStepsPerEpoch: 'maxStepsPerEpoch',
   classes: null,
+  // A held-out test share goes back as --split train/val/test (below), which also carries valFraction.
+  testFraction: null,
 };
 
 /**
@@ -107,6 +109,12 @@ export function optionsFromConfigFile(parsed: unknown, file: string): Partial<Fi
     if (k in RENAMED) {
       const to = RENAMED[k as keyof RunConfig];
       if (to) o[to] = v;
+      continue;
+    }
+    if (k === 'valFraction' && typeof source.testFraction === 'number') {
+      const val = Number(v);
+      const test = source.testFraction;
+      o.split = `${1 - val - test}/${val}/${test}`;
       continue;
     }
     if (k === 'imageSize' && Array.isArray(v)) {
@@ -129,4 +137,5 @@ export const KNOWN_OPTIONS = [
   'model', 'data', 'method', 'out', 'epochs', 'batchSize', 'lr', 'weightDecay', 'bnMomentum', 'seed', 'threads', 'device',
   'ensemble', 'norm', 'auxKernel', 'headPool', 'blocks', 'freeze', 'normalize', 'augment', 'subset', 'testData', 'imageSize',
   'valFraction', 'lrPatience', 'stopPatience', 'memArena', 'cacheDir', 'maxStepsPerEpoch', 'noExport', 'exportHeads', 'exportScores', 'exportDtype',
+  'split', 'headBlock', 'headInit', 'pooledHeads', 'schedule', 'warmup', 'labelSmoothing',
 ] as const satisfies readonly (keyof FinetuneOptions)[];

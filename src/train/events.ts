@@ -49,6 +49,8 @@ export type FinetuneEvent =
   | { type: 'data'; source: string; classes: string[]; train: number; val: number; test?: number; skipped: { path: string; reason: string }[] }
   | { type: 'config'; config: RunConfig; path: string }
   | { type: 'warning'; message: string }
+  /** How the head block's J-way map starts: classifier rows matched on training images (`source` per class), or random. */
+  | { type: 'head-init'; classes: string[]; matched?: { source: number[]; meanProb: number[]; images: number } }
   /** Something the run did on its own that the user should know (a stale temporary file removed, a folder cleared by --overwrite). */
   | { type: 'note'; message: string }
   | BlockBuiltEvent

@@ -14,6 +14,7 @@ import type { FinetuneOptions, RunConfig } from './options.js';
 import type { FinetuneEvent } from './events.js';
 import type { RunProgress } from './progress.js';
 import { buildTrainers, planStages, type Trainer } from './stages.js';
+import type { MatchedClassifier } from './classifierInit.js';
 import { pipelineWorkers, startPipeline } from './pipeline/executor.js';
 
 /** Per block of one batch: its loss (NaN for evaluation) and its [n, J] goodness. */
@@ -123,16 +124,17 @@ export async function startExecutor(
   emit: (e: FinetuneEvent) => void,
   progress: RunProgress,
   signal?: AbortSignal,
+  headInit?: MatchedClassifier,
 ): Promise<{ trainers: Trainer[]; executor: BlockExecutor }> {
   const setting = opts.pipeline ?? 'off';
   const note = (message: string) => emit({ type: 'note', message });
-  const workers = pipelineWorkers(setting, planStages(pm, cfg).length, rt.threads);
+  const workers = pipelineWorkers(setting, planStages(pm, cfg, headInit).length, rt.threads);
   if (workers === undefined || setting === 'off') {
     if (setting === 'auto') note('pipeline auto: room for one worker only (one core or one block), so the blocks run serially');
-    const built = await buildTrainers(pm, cfg, rt, emit, progress, true, signal);
+    const built = await buildTrainers(pm, cfg, rt, emit, progress, true, signal, headInit);
     return { trainers: built.trainers, executor: new SerialExecutor(built.runners) };
   }
-  const built = await buildTrainers(pm, cfg, rt, emit, progress, false, signal);
+  const built = await buildTrainers(pm, cfg, rt, emit, progress, false, signal, headInit);
   const dims = [data.train.channels, data.train.height, data.train.width];
   const it = batches(data.train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, epoch: 0, dropLast: true, mean: data.preprocess.mean, std: data.preprocess.std })[Symbol.asyncIterator]();
   const batch = (await it.next()).value as { x: Float32Array; y: BigInt64Array; n: number };

@@ -14,6 +14,7 @@ import { measureLatency, type LatencyNote } from '../export/latency.js';
 import { createSession, type RuntimeOptions } from '../runtime/session.js';
 import { imagesTensor } from '../runtime/tensors.js';
 import type { BlockExecutor } from './executor.js';
+import type { SplitGoodness } from './evaluate.js';
 import type { EpochMetrics } from './metrics.js';
 import type { PreparedModel } from './model.js';
 import type { RunConfig } from './options.js';
@@ -28,6 +29,9 @@ export interface ExportOutcome {
   exportCheck: ExportCheck;
   exportedHeads: string[];
   latency?: LatencyNote;
+  /** The exported model, and the validation goodness of the weights it holds (reused by the test report). */
+  exported: Model;
+  valGoodness: SplitGoodness;
 }
 
 /** Writes `<out>/model.onnx` and `<out>/model.json` from the best epoch's weights and checks the model. */
@@ -63,7 +67,7 @@ export async function exportBest(
   });
   const modelPath = join(cfg.out, 'model.onnx');
   saveModel(exported, modelPath);
-  const exportCheck = await checkExport(exported, executor, data, cfg, weights, pm.inputName, rt, progress);
+  const { reference, ...exportCheck } = await checkExport(exported, executor, data, cfg, weights, pm.inputName, rt, progress);
   const sidecarPath = join(cfg.out, 'model.json');
   writeSidecar(
     sidecarPath,
@@ -85,7 +89,7 @@ export async function exportBest(
     cfg.method === 'bp'
       ? undefined
       : await measureLatency({ exported, original: pm.imported.model, inputShape: pm.inputShape, batch: pm.imported.dynamicBatch ? Math.min(16, cfg.batchSize) : 1, runtime: rt });
-  return { modelPath, sidecarPath, exportCheck, exportedHeads: kept, ...(latency ? { latency } : {}) };
+  return { modelPath, sidecarPath, exportCheck, exportedHeads: kept, ...(latency ? { latency } : {}), exported, valGoodness: reference };
 }
 
 /** Row-wise softmax of an [n, J] matrix (the reference for an export whose scores are probabilities). */
@@ -111,7 +115,7 @@ async function checkExport(
   inputName: string,
   rt: RuntimeOptions,
   progress: RunProgress,
-): Promise<ExportCheck> {
+): Promise<ExportCheck & { reference: SplitGoodness }> {
   const J = cfg.classes.length;
   const { mean, std } = data.preprocess;
   const phase = progress.phase('export-check', 2 * Math.ceil(data.val.count / cfg.batchSize), 'batches');
@@ -138,5 +142,5 @@ async function checkExport(
     scale = Math.max(scale, Math.abs(refScores[i]!));
   }
   const tolerance = (cfg.exportDtype === 'float16' ? 2e-2 : 1e-3) * Math.max(1, scale);
-  return { maxAbsDiff, accuracy: accuracy(scores, reference.labels, J), trainingAccuracy: accuracy(refScores, reference.labels, J), scale, tolerance };
+  return { maxAbsDiff, accuracy: accuracy(scores, reference.labels, J), trainingAccuracy: accuracy(refScores, reference.labels, J), scale, tolerance, reference };
 }

@@ -8,15 +8,20 @@ import { prepareData } from '../data/index.js';
 import { checkDevice, type RuntimeOptions } from '../runtime/session.js';
 import { checkMemory, stepActivationBytes } from '../util/limits.js';
 import { prepareModel } from './model.js';
-import { defaultOut, resolveConfig, resumedOptions, type FinetuneOptions } from './options.js';
+import { defaultOut, resolveConfig, resumedOptions, splitFractions, type FinetuneOptions } from './options.js';
 import { checkFreezeNames, styleOf, validateFinetuneOptions } from './validate.js';
 import { explainWriteFault, openRunFolder, resumedConfig, type RunFolder } from './runFolder.js';
+import { matchPretrainedClassifier, type MatchedClassifier } from './classifierInit.js';
+import { testReport } from './testReport.js';
+import { createSession } from '../runtime/session.js';
+import type { SplitGoodness } from './evaluate.js';
+import type { Model } from '../ir/graph.js';
 import { isFrozen } from './stages.js';
 import { readRunCheckpoint, restoreRunState, type RunState } from './runState.js';
 import { runEpochs, trainableParams } from './loop.js';
 import { startExecutor } from './executor.js';
 import { exportBest } from './exportCheck.js';
-import { createReporter, type FinetuneResult } from './report.js';
+import { createReporter, writeSummary, type FinetuneResult } from './report.js';
 import { peakRssMB } from './metrics.js';
 import { writeMetricsFiles } from './metricsFiles.js';
 import { runtimeChoices, writeRunConfig } from './configFile.js';
@@ -63,7 +68,7 @@ async function finetuneIn(opts: FinetuneOptions, held: { folder?: RunFolder }): 
   // Data, model and blocks, and the run's configuration (written to config.json before any step).
   const pm = await prepareModel(o.model, { blocks: o.blocks ?? 'auto', imageSize: o.imageSize, dataPath: o.data });
   // Block names are known only now; a bad --freeze is still refused before anything is reported.
-  if ((o.method ?? 'sff') !== 'bp') checkFreezeNames(o.freeze ?? [], pm.blocks, styleOf(opts));
+  if ((o.method ?? 'sff') !== 'bp') checkFreezeNames(o.freeze ?? [], pm.headBlock ? [...pm.blocks, pm.headBlock] : pm.blocks, styleOf(opts));
   emit({ type: 'model', source: o.model, description: pm.description, blocks: pm.blocks.length });
   if (pm.imageSizeChoice.source !== 'graph') note(`input  ${pm.imageSizeChoice.reason}`);
   // The folder is claimed (locked, checked) before the data is decoded: refusals come first.
@@ -72,8 +77,9 @@ async function finetuneIn(opts: FinetuneOptions, held: { folder?: RunFolder }): 
     resume: !!prior, overwrite: !!opts.overwrite, inputs: [o.model, o.data, ...(o.testData ? [o.testData] : [])], log: note,
   });
   let decode: ReturnType<RunProgress['phase']> | undefined;
+  const fractions = prior ? { valFraction: prior.valFraction, testFraction: prior.testFraction ?? 0 } : splitFractions(o);
   const data = await prepareData({
-    path: o.data, imageSize: pm.imageSize, channels: pm.inputShape[0]!, normalize: o.normalize ?? pm.normalize, seed: o.seed, valFraction: o.valFraction,
+    path: o.data, imageSize: pm.imageSize, channels: pm.inputShape[0]!, normalize: o.normalize ?? pm.normalize, seed: o.seed, ...fractions,
     ...(o.subset ? { subset: o.subset } : {}), ...(o.testData ? { testPath: o.testData } : {}), ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}), ...(prior ? { expectClasses: prior.classes } : {}),
     onProgress: (done, total) => (decode ??= progress.phase('decode', total, 'images')).update(done),
   });
@@ -89,8 +95,14 @@ async function finetuneIn(opts: FinetuneOptions, held: { folder?: RunFolder }): 
   const bnWarning = runningStatsWarning({ blocks: pm.blocks, fromScratch: pm.fromScratch, ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}), totalSteps: steps * cfg.epochs });
   if (bnWarning) emit({ type: 'warning', message: bnWarning });
 
+  // The head block's J-way map from the pretrained classifier (training images only).
+  let headInit: MatchedClassifier | undefined;
+  if (cfg.method === 'sff' && cfg.headBlock && (cfg.headInit ?? 'random') === 'matched' && !resumed) {
+    headInit = await matchPretrainedClassifier(pm, data.train, cfg.classes.length, data.preprocess, rt);
+    emit({ type: 'head-init', classes: cfg.classes, ...(headInit ? { matched: { source: headInit.source, meanProb: headInit.meanProb, images: headInit.images } } : {}) });
+  }
   // One trainer per block, and who runs them (this thread, or a pipeline of worker threads); the run state fresh or from the checkpoint.
-  const { trainers, executor } = await startExecutor(pm, cfg, o, rt, data, emit, progress, signal);
+  const { trainers, executor } = await startExecutor(pm, cfg, o, rt, data, emit, progress, signal, headInit);
   try {
     const blockNames = trainers.map((t) => t.block.name);
     const run: RunState = { history: [], best: { epoch: -1, states: await executor.weights() }, stop: new EarlyStopping(undefined, cfg.stopPatience), startEpoch: 0 };
@@ -113,14 +125,46 @@ async function finetuneIn(opts: FinetuneOptions, held: { folder?: RunFolder }): 
       ...(interrupted ? { interrupted } : {}),
       blocks: trainers.map((t) => ({ index: t.block.index, name: t.block.name, params: t.layout.total - t.headParamCount, headParams: t.headParamCount, frozen: isFrozen(cfg, t.block) })),
     };
+    // Export (and test) the best validation epoch's weights.
+    if (best) await executor.setWeights(run.best.states);
+    let model: Model | undefined;
+    let valGoodness: SplitGoodness | undefined; // the exported weights' validation goodness, computed once
     if (!opts.noExport && best) {
-      const exported = await exportBest(pm, trainers, executor, run.best, best, data, cfg, rt, progress);
-      Object.assign(result, exported);
-      emit({ type: 'export', path: exported.modelPath, sidecar: exported.sidecarPath, check: exported.exportCheck, heads: exported.exportedHeads, ...(exported.latency ? { latency: exported.latency } : {}) });
+      const { exported, valGoodness: vg, ...outcome } = await exportBest(pm, trainers, executor, run.best, best, data, cfg, rt, progress);
+      Object.assign(result, outcome);
+      model = exported;
+      valGoodness = vg;
+      emit({ type: 'export', path: outcome.modelPath, sidecar: outcome.sidecarPath, check: outcome.exportCheck, heads: outcome.exportedHeads, ...(outcome.latency ? { latency: outcome.latency } : {}) });
     }
+    if (data.test && best) result.test = await reportTest(model, valGoodness);
+    writeSummary(result);
     emit({ type: 'summary', result });
     if (interrupted) emit({ type: 'interrupted', out: cfg.out, epochs: run.history.length, ...(result.modelPath ? { exportedEpoch: run.best.epoch + 1 } : {}) });
     return result;
+
+    /** Test accuracy of the exported weights, per block, per ensemble rule and of model.onnx: once, after every choice was made. */
+    async function reportTest(exported: Model | undefined, val: SplitGoodness | undefined) {
+      const session = exported ? await createSession(exported, rt) : undefined;
+      try {
+        return await testReport({
+          evaluate: (set, eo) => executor.evaluate(set, eo),
+          layerIdx: trainers.flatMap((t, k) => (t.role === 'layer' ? [k] : [])),
+          val: data.val,
+          test: data.test!,
+          source: data.source,
+          classes: cfg.classes.length,
+          batchSize: cfg.batchSize,
+          mean: [...data.preprocess.mean],
+          std: [...data.preprocess.std],
+          rule: cfg.ensemble,
+          weights: best!.ensemble.weights,
+          ...(val ? { valGoodness: val } : {}),
+          ...(session ? { exported: { session, inputName: pm.inputName } } : {}),
+        });
+      } finally {
+        await session?.release();
+      }
+    }
   } finally {
     await executor.close();
   }

@@ -15,6 +15,7 @@ import type { BatchResult, BlockExecutor } from './executor.js';
 import type { RunConfig } from './options.js';
 import type { FinetuneEvent } from './events.js';
 import type { Trainer } from './stages.js';
+import { lrFactor } from './schedule.js';
 
 export class NonFiniteLossError extends Error {
   override name = 'NonFiniteLossError';
@@ -94,10 +95,15 @@ async function trainEpoch(ctx: LoopContext, epoch: number): Promise<RunningMetri
     // The loss shown: this epoch's running mean of the per-block mean step loss (what the epoch line calls "train loss").
     phase.update(step, { imagesPerSecond: (step * cfg.batchSize) / Math.max((performance.now() - t0) / 1000, 1e-9), meanLoss: lossSum / step });
   };
+  const schedule = cfg.schedule ?? 'plateau';
+  const warmupSteps = Math.round((cfg.warmup ?? 0) * steps);
+  const shaped = schedule !== 'plateau' || warmupSteps > 0;
   let submitted = 0;
   for await (const batch of batches(data.train, { batchSize: cfg.batchSize, shuffle: true, seed: cfg.seed, epoch, augment: cfg.augment, dropLast: true, mean, std })) {
     if (submitted >= steps || ctx.signal?.aborted) break;
     while (inFlight.length >= ctx.executor.depth) await readBack();
+    // Step-wise shape (warm-up, cosine) on each block's base rate, which the plateau rule may have lowered.
+    if (shaped) await ctx.executor.setLr(trainers.map((t) => t.plateau.state.lr * lrFactor(schedule, epoch * steps + submitted, cfg.epochs * steps, warmupSteps)));
     inFlight.push({ done: ctx.executor.train(batch.x, dims, batch.n, epoch * steps + submitted + 1, batch.y), labels: Array.from(batch.y.subarray(0, batch.n), Number) });
     submitted++;
   }
@@ -128,7 +134,8 @@ async function validate(ctx: LoopContext, epoch: number, running: RunningMetrics
   valMetrics.layers = ens.layers;
   if (probeIdx >= 0) valMetrics.layers.head = valMetrics.acc[probeIdx]!;
   const weights = trainers.map((t, k) => (t.role === 'layer' ? ens.weights[layerIdx.indexOf(k)]! : 0));
-  const lrs = trainers.map((t, k) => t.plateau.observe(valMetrics.loss[k]!));
+  // The plateau rule lowers each block's base rate between epochs; a cosine run follows its curve alone (set per step).
+  const lrs = trainers.map((t, k) => ((cfg.schedule ?? 'plateau') === 'plateau' ? t.plateau.observe(valMetrics.loss[k]!) : t.plateau.state.lr));
   await ctx.executor.setLr(lrs);
   return {
     epoch: epoch + 1,

@@ -1,5 +1,5 @@
 /** Per-epoch metrics, computed from goodness matrices (written out by ./metricsFiles.ts). */
-import { accuracy, ensembleAccuracy, ensembleWeights, parseEnsemble } from '../sff/ensemble.js';
+import { accuracy, ensembleAccuracy, ensembleWeights, parseEnsemble, reportedRules } from '../sff/ensemble.js';
 import type { SplitGoodness } from './evaluate.js';
 
 export interface SplitMetrics {
@@ -100,7 +100,7 @@ export function splitMetrics(sg: SplitGoodness, J: number): SplitMetrics {
 /** Accuracy of the run's ensemble rule and of the reference rules beside it, and the rule's weights. */
 export function ensembleReport(sg: SplitGoodness, J: number, cfgRule: string): { layers: Record<string, number>; weights: number[]; acc: number } {
   const K = sg.goodness.length;
-  const rules = new Set(['all', 'weighted', cfgRule, ...(K > 4 ? ['last:4'] : [])]);
+  const rules = reportedRules(K, cfgRule);
   const layers: Record<string, number> = {};
   let chosen: number[] = [];
   for (const rule of rules) {

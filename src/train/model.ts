@@ -9,7 +9,7 @@ import { floatTensor, numElements, type TensorData } from '../ir/tensor.js';
 import { mixSeed, Rng } from '../util/rng.js';
 import { importModel, parseImageSize, type ImageSizeChoice, type ImportedModel, type SourceDtype } from '../import/index.js';
 import { commonImageSize } from '../data/index.js';
-import { splitIntoBlocksDetailed, type SplitMethod } from '../blocks/index.js';
+import { pretrainedHeadBlock, splitIntoBlocksDetailed, type Block, type SplitMethod } from '../blocks/index.js';
 import { createModel, isBuiltinModel, BUILTIN_MODELS } from '../models/index.js';
 import type { TrainBlock } from '../blocks/block.js';
 
@@ -27,6 +27,11 @@ export interface PreparedModel {
   /** The source's weight type; a float16 model trains in float32 and can be exported back with --export-dtype float16. */
   sourceDtype: SourceDtype;
   blocks: TrainBlock[];
+  /**
+   * The network's own head before its classifier (projection conv, pooling, penultimate
+   * layer), runnable as a final SFF block after `blocks`; absent when the head has none.
+   */
+  headBlock?: TrainBlock;
   splitMethod: SplitMethod;
   /** Randomly initialised (built-in or `create`d): the paper's setting, LayerNorm in the chain by default. */
   fromScratch: boolean;
@@ -73,7 +78,7 @@ export async function prepareModel(source: string, opts: PrepareModelOptions = {
     if (!s) throw new Error(`no shape known for '${v}'`);
     return s.dims.slice(1);
   };
-  const blocks: TrainBlock[] = split.blocks.map((b) => {
+  const toTrainBlock = (b: Block): TrainBlock => {
     const constants = new Map<string, TensorData>();
     for (const n of b.nodes) for (const i of n.inputs) if (inits.has(i)) constants.set(i, inits.get(i)!);
     return {
@@ -88,7 +93,9 @@ export async function prepareModel(source: string, opts: PrepareModelOptions = {
       inputShape: dimsOf(b.input),
       outputShape: dimsOf(b.output),
     };
-  });
+  };
+  const blocks = split.blocks.map(toTrainBlock);
+  const head = pretrainedHeadBlock(imported, blocks.length);
   const pre = getMetadata(model, 'sff.preprocess');
   const normalize = pre ? (({ mean, std }: { mean: number[]; std: number[] }) => `${mean.join(',')}/${std.join(',')}`)(JSON.parse(pre)) : undefined;
   const inputShape = imported.inputDims.slice(1);
@@ -101,6 +108,7 @@ export async function prepareModel(source: string, opts: PrepareModelOptions = {
     imageSizeChoice: imported.imageSize,
     sourceDtype: imported.sourceDtype,
     blocks,
+    ...(head ? { headBlock: toTrainBlock(head) } : {}),
     splitMethod: split.method,
     fromScratch: getMetadata(model, 'sff.model') !== undefined,
     ...(normalize ? { normalize } : {}),

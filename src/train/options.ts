@@ -7,6 +7,10 @@ import { safeFileName } from '../util/paths.js';
 import type { PreparedModel } from './model.js';
 import type { FinetuneEvent } from './events.js';
 import type { Verbosity } from './report.js';
+import { parseSplit } from '../data/split.js';
+import { parseAugment, type AugmentPreset } from '../data/augment.js';
+import { checkLabelSmoothing } from '../sff/smoothing.js';
+import { LR_SCHEDULES, type LrSchedule } from './schedule.js';
 
 export interface FinetuneOptions {
   /** Path to an .onnx model, or `builtin:<cnn|cnnb|resnet18|mobilenetv3-small>`. */
@@ -52,12 +56,33 @@ export interface FinetuneOptions {
   /** Block names or indices to run forward only (their heads still train). */
   freeze?: string[];
   normalize?: string;
-  augment?: boolean;
+  /** Augmentation preset (none | flip | crop | rrc | rrc-light, see data/augment.ts); true = crop. */
+  augment?: boolean | string;
   subset?: number;
   testData?: string;
   /** Input H×W (a number: square). Default: the graph's, else its metadata's, else the data's common size, else 224. */
   imageSize?: number | [number, number];
   valFraction?: number;
+  /** train/val/test shares, e.g. "70/15/15": a stratified, seeded held-out test split (replaces valFraction). */
+  split?: string;
+  /**
+   * Run the pretrained network's own head (the layers between the last feature map and its
+   * classifier) as a final SFF block with a J-way pooled linear goodness head (auto: off).
+   */
+  headBlock?: boolean | 'auto';
+  /**
+   * How the head block's J-way map starts: 'matched' (default) from the pretrained classifier's
+   * rows of the source classes matched to the new ones on training images; 'random'.
+   */
+  headInit?: 'matched' | 'random';
+  /** The last K body blocks score with a pooled linear head instead of the aux conv (default 0). */
+  pooledHeads?: number;
+  /** Learning-rate shape: plateau (per-block ReduceLROnPlateau, default) or cosine decay over the run. */
+  schedule?: LrSchedule;
+  /** Linear warm-up length in epochs (fractions allowed; default 0). */
+  warmup?: number;
+  /** Label smoothing ε of every block's loss (default 0). */
+  labelSmoothing?: number;
   /** Plateau patience per block (epochs, default 10) and early-stopping patience (default 30). */
   lrPatience?: number;
   stopPatience?: number;
@@ -125,11 +150,22 @@ export interface RunConfig {
   blocks: string;
   freeze: string[];
   normalize: string;
-  augment: boolean;
+  /** A preset; checkpoints written before presets hold a boolean (true = crop). */
+  augment: AugmentPreset | boolean;
   subset?: number;
   testData?: string;
   imageSize: [number, number];
   valFraction: number;
+  /** Held-out test share of the training data (absent: none, or a separate --test set). */
+  testFraction?: number;
+  /** Absent in checkpoints written before these options existed (= false, 0). */
+  headBlock?: boolean;
+  headInit?: 'matched' | 'random';
+  pooledHeads?: number;
+  /** Absent in older checkpoints (= plateau, no warm-up, no smoothing). */
+  schedule?: LrSchedule;
+  warmup?: number;
+  labelSmoothing?: number;
   lrPatience: number;
   stopPatience: number;
   maxStepsPerEpoch?: number;
@@ -168,11 +204,70 @@ function checkedBnMomentum(m: number): number {
 }
 
 /** The model facts that the defaults depend on. */
-export type ModelFacts = Pick<PreparedModel, 'imageSize' | 'fromScratch' | 'shortName' | 'normalize'> & Partial<Pick<PreparedModel, 'sourceDtype'>> & { blocks: readonly unknown[] };
+export type ModelFacts = Pick<PreparedModel, 'imageSize' | 'fromScratch' | 'shortName' | 'normalize'> &
+  Partial<Pick<PreparedModel, 'sourceDtype'>> & { blocks: readonly unknown[]; headBlock?: unknown; description?: string };
+
+/** Whether pretrained graphs run their own head as a final block unless told otherwise (README, Results). */
+const HEAD_BLOCK_BY_DEFAULT = true;
+
+/** Validation and test shares of the training data: from --split, else --val-fraction and no test share. */
+export function splitFractions(opts: FinetuneOptions): { valFraction: number; testFraction: number } {
+  if (opts.split !== undefined) {
+    if (opts.valFraction !== undefined) throw new OptionError('give either --split or --val-fraction, not both');
+    try {
+      return parseSplit(opts.split);
+    } catch (e) {
+      throw new OptionError((e as Error).message);
+    }
+  }
+  return { valFraction: opts.valFraction ?? DATA_DEFAULTS.valFraction, testFraction: 0 };
+}
+
+function checkedAugment(v: boolean | string | undefined): AugmentPreset {
+  try {
+    return parseAugment(v);
+  } catch (e) {
+    throw new OptionError((e as Error).message);
+  }
+}
+
+function checkedHeadInit(v: string | undefined): 'matched' | 'random' {
+  if (v === undefined || v === 'matched' || v === 'random') return v ?? 'matched';
+  throw new OptionError(`--head-init '${v}' is not known: use matched or random`);
+}
+
+function checkedSchedule(s: string | undefined): LrSchedule {
+  if (s === undefined) return 'plateau';
+  if (!(LR_SCHEDULES as readonly string[]).includes(s)) throw new OptionError(`--schedule '${s}' is not known: use ${LR_SCHEDULES.join(' or ')}`);
+  return s as LrSchedule;
+}
+
+function checkedNonNegative(flag: string, v: number): number {
+  if (!(v >= 0)) throw new OptionError(`${flag} must be ≥ 0, got ${v}`);
+  return v;
+}
+
+function checkedSmoothing(eps: number): number {
+  try {
+    return checkLabelSmoothing(eps);
+  } catch (e) {
+    throw new OptionError((e as Error).message);
+  }
+}
+
+function checkedPooledHeads(n: number, blocks: number): number {
+  if (!(Number.isInteger(n) && n >= 0 && n <= blocks)) throw new OptionError(`--pooled-heads must be an integer from 0 to the number of blocks (${blocks}), got ${n}`);
+  return n;
+}
 
 /** Resolves options against the model and the data's classes into the run's fixed configuration. */
 export function resolveConfig(opts: FinetuneOptions, pm: ModelFacts, classes: string[]): RunConfig {
   const size = pm.imageSize;
+  const sff = (opts.method ?? TRAIN_DEFAULTS.method) === 'sff';
+  const headBlock = opts.headBlock === undefined || opts.headBlock === 'auto' ? sff && !pm.fromScratch && pm.headBlock !== undefined && HEAD_BLOCK_BY_DEFAULT : opts.headBlock;
+  if (headBlock && !sff) throw new OptionError(`--head-block is an SFF option (the baselines train the network's own head already); drop it with --method ${opts.method}`);
+  if (headBlock && pm.headBlock === undefined) throw new OptionError(`--head-block: this model's head has no learned layers before its classifier to run as a block (${pm.description ?? pm.shortName})`);
+  const { valFraction, testFraction } = splitFractions(opts);
   return {
     method: opts.method ?? TRAIN_DEFAULTS.method,
     model: resolveInput(opts.model),
@@ -186,19 +281,27 @@ export function resolveConfig(opts: FinetuneOptions, pm: ModelFacts, classes: st
     seed: opts.seed ?? TRAIN_DEFAULTS.seed,
     // auto: the paper's plain mean from scratch; for a pretrained graph, whose early blocks are
     // weak (18% for the stem of the shared MobileNetV3), the mean of the last four blocks, which
-    // measured best there (README, Results).
-    ensemble: formatEnsemble(parseEnsemble(!opts.ensemble || opts.ensemble === 'auto' ? (pm.fromScratch || pm.blocks.length <= 4 ? 'all' : 'last:4') : opts.ensemble)),
+    // measured best there (README, Results) — or, with the network's own head as the last block,
+    // weights fitted on the validation split (which start from the best single block).
+    ensemble: formatEnsemble(parseEnsemble(!opts.ensemble || opts.ensemble === 'auto' ? (pm.fromScratch || pm.blocks.length <= 4 ? 'all' : headBlock ? 'weighted' : 'last:4') : opts.ensemble)),
     norm: !opts.norm || opts.norm === 'auto' ? (pm.fromScratch ? 'chain' : 'none') : opts.norm,
     auxKernel: opts.auxKernel === undefined || opts.auxKernel === 'auto' ? defaultAuxKernel(classes.length) : opts.auxKernel,
     ...((opts.headPool ?? DEFAULT_HEAD_POOL) !== 'off' ? { headPool: opts.headPool ?? DEFAULT_HEAD_POOL } : {}),
     blocks: opts.blocks ?? 'auto',
     freeze: opts.freeze ?? [],
     normalize: opts.normalize ?? pm.normalize ?? DATA_DEFAULTS.normalize,
-    augment: opts.augment ?? false,
+    augment: checkedAugment(opts.augment),
     ...(opts.subset ? { subset: opts.subset } : {}),
     ...(opts.testData ? { testData: resolveInput(opts.testData) } : {}),
     imageSize: size,
-    valFraction: opts.valFraction ?? DATA_DEFAULTS.valFraction,
+    valFraction,
+    ...(testFraction > 0 ? { testFraction } : {}),
+    headBlock,
+    ...(headBlock ? { headInit: checkedHeadInit(opts.headInit) } : {}),
+    pooledHeads: checkedPooledHeads(opts.pooledHeads ?? 0, pm.blocks.length),
+    schedule: checkedSchedule(opts.schedule),
+    warmup: checkedNonNegative('--warmup', opts.warmup ?? 0),
+    labelSmoothing: checkedSmoothing(opts.labelSmoothing ?? 0),
     lrPatience: opts.lrPatience ?? TRAIN_DEFAULTS.lrPatience,
     stopPatience: opts.stopPatience ?? TRAIN_DEFAULTS.stopPatience,
     ...(opts.maxStepsPerEpoch ? { maxStepsPerEpoch: opts.maxStepsPerEpoch } : {}),

@@ -8,6 +8,9 @@ import type { RunConfig } from './options.js';
 import type { ExportCheck, FinetuneEvent, ProgressEvent } from './events.js';
 import type { LatencyNote } from '../export/latency.js';
 import { formatSeconds } from './progress.js';
+import type { TestMetrics } from './testReport.js';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../util/fs.js';
 import { resumeCommand } from './runFolder.js';
 
 export interface FinetuneResult {
@@ -26,6 +29,8 @@ export interface FinetuneResult {
   /** Trainable parameters, aux heads (and CwC-mod's linear probe) included. */
   trainableParams: number;
   stoppedEarly: boolean;
+  /** Accuracy on the held-out test split (--split with a test share, or --test DIR), computed once at the end. */
+  test?: TestMetrics;
   /** Stopped by `signal` (Ctrl-C in the CLI) before its last epoch; the checkpoint holds the last finished epoch. */
   interrupted?: boolean;
 }
@@ -87,6 +92,13 @@ export function formatEvent(e: FinetuneEvent, verbosity: Verbosity = 'normal'): 
     }
     case 'warning':
       return [`warning: ${e.message}`];
+    case 'head-init': {
+      if (quiet) return [];
+      const m = e.matched;
+      return m
+        ? [`head   J-way map starts from the pretrained classifier's rows, matched on ${m.images} training images: ${e.classes.map((c, j) => `${c}→${m.source[j]} (${pct(m.meanProb[j]!)})`).join(', ')}`]
+        : ["head   the pretrained classifier cannot start the J-way map (not a linear map on the head block's output): random start"];
+    }
     case 'note':
       return quiet ? [] : [e.message];
     case 'interrupted':
@@ -158,6 +170,12 @@ function summaryLines(r: FinetuneResult): string[] {
   lines.push(
     `  time per epoch ${formatSeconds(last.seconds)} (training ${formatSeconds(last.trainSeconds)}, ${(last.stepSeconds * 1000).toFixed(0)} ms/step), trainable params ${r.trainableParams.toLocaleString('en-US')} (aux heads included)`,
   );
+  const t = r.test;
+  if (t) {
+    lines.push(`  test (${t.count} images, never used for any choice): "layers" ${pct(t.ensemble.acc)} (${t.ensemble.rule})${t.exported !== undefined ? `, exported model ${pct(t.exported)}` : ''}`);
+    lines.push(`    ensembles (weights fitted on validation): ${Object.entries(t.layers).map(([k, v]) => `${k} ${pct(v)}`).join(', ')}`);
+    lines.push(`    blocks ${t.acc.map(pct).join(' ')}`);
+  }
   lines.push(`  run folder ${r.out}: config.json, metrics.csv, metrics.jsonl, curves.svg, report.html${r.modelPath ? ', model.onnx, model.json' : ''}`);
   return lines;
 }
@@ -200,4 +218,21 @@ export function createReporter(opts: ReporterOptions): (e: FinetuneEvent) => voi
     clearBar();
     opts.stream.write(lines.join('\n') + '\n');
   };
+}
+
+/** summary.json: the run's configuration, its best validation epoch and its test accuracy, for tables and scripts. */
+export function writeSummary(r: FinetuneResult): void {
+  const b = r.best;
+  const summary = {
+    config: r.config,
+    epochs: r.history.length,
+    bestEpoch: b?.epoch,
+    val: b ? { ensemble: b.ensemble, layers: b.val.layers, acc: b.val.acc } : undefined,
+    test: r.test,
+    exportCheck: r.exportCheck,
+    blocks: r.blocks,
+    trainableParams: r.trainableParams,
+    seconds: r.history.reduce((a, m) => a + m.seconds, 0),
+  };
+  writeFileAtomic(join(r.out, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
 }

@@ -58,3 +58,20 @@ export class EarlyStopping {
     return s.badEpochs >= this.patience;
   }
 }
+
+/**
+ * Step-wise learning-rate shapes beside the per-epoch plateau rule: `plateau` keeps the base
+ * rate (ReduceLROnPlateau lowers it between epochs), `cosine` decays it to zero over the run
+ * (per step, as PyTorch's CosineAnnealingLR with T_max = all steps). Either may start with a
+ * linear warm-up from base/warmup to base over the first `warmup` steps.
+ */
+export const LR_SCHEDULES = ['plateau', 'cosine'] as const;
+export type LrSchedule = (typeof LR_SCHEDULES)[number];
+
+/** Multiplier of the base learning rate at 0-based global step `step` of `total`. */
+export function lrFactor(schedule: LrSchedule, step: number, total: number, warmup: number): number {
+  if (step < warmup) return (step + 1) / warmup;
+  if (schedule === 'plateau') return 1;
+  const span = Math.max(1, total - warmup);
+  return 0.5 * (1 + Math.cos((Math.PI * Math.min(step - warmup, span)) / span));
+}

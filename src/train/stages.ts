@@ -25,6 +25,8 @@ import type { WorkerBlock } from './pipeline/messages.js';
 import { bpBlock, type PreparedModel } from './model.js';
 import type { RunConfig } from './options.js';
 import { Plateau } from './schedule.js';
+import { pooledLinearObjective } from '../sff/pooledLinear.js';
+import type { MatchedClassifier } from './classifierInit.js';
 import type { FinetuneEvent } from './events.js';
 import type { RunProgress } from './progress.js';
 
@@ -44,16 +46,23 @@ export function isFrozen(cfg: RunConfig, block: TrainBlock): boolean {
  * local loss), BP (the whole network as one block with its classifier) and CwC-mod (channel-wise
  * competitive blocks plus a linear probe on the detached last block).
  */
-export function planStages(pm: PreparedModel, cfg: RunConfig): Stage[] {
+export function planStages(pm: PreparedModel, cfg: RunConfig, headInit?: MatchedClassifier): Stage[] {
   const J = cfg.classes.length;
   if (cfg.method === 'bp') return [{ block: bpBlock(pm, J, cfg.seed), objective: classifierObjective(), role: 'layer' }];
-  const stages: Stage[] = pm.blocks.map((original) => {
+  // SFF: the last `pooledHeads` body blocks score with a pooled linear map, and the network's own
+  // head (with --head-block) runs as a final block whose linear map replaces its classifier.
+  const pooledFrom = pm.blocks.length - (cfg.pooledHeads ?? 0);
+  const body = cfg.method === 'sff' && cfg.headBlock && pm.headBlock ? [...pm.blocks, pm.headBlock] : pm.blocks;
+  const stages: Stage[] = body.map((original) => {
     // A frozen block keeps its weights; only its head learns (no gradient crosses the block).
     const block: TrainBlock = isFrozen(cfg, original) ? { ...original, trainable: [] } : original;
+    const seed = mixSeed(cfg.seed, block.index, 0x5ff);
     const objective =
       cfg.method === 'cwc'
         ? cwcObjective(block.outputShape[0]!, J)
-        : sffObjective({ channels: block.outputShape[0]!, classes: J, kernel: cfg.auxKernel, norm: cfg.norm, seed: mixSeed(cfg.seed, block.index, 0x5ff), pool: resolveHeadPool(cfg.headPool ?? 'off', block.outputShape.slice(1)) }, headPrefix(block));
+        : original === pm.headBlock || block.index >= pooledFrom
+          ? pooledLinearObjective({ outputShape: block.outputShape, classes: J, seed, ...(original === pm.headBlock && headInit ? { init: headInit } : {}) }, headPrefix(block))
+          : sffObjective({ channels: block.outputShape[0]!, classes: J, kernel: cfg.auxKernel, norm: cfg.norm, seed, pool: resolveHeadPool(cfg.headPool ?? 'off', block.outputShape.slice(1)) }, headPrefix(block));
     return { block, objective, role: 'layer' as const };
   });
   if (cfg.method === 'cwc') {
@@ -70,6 +79,8 @@ export interface BlockRunnerSpec {
   lr: number;
   weightDecay?: number;
   bnMomentum?: number;
+  /** Label smoothing ε of the block's loss (default 0). */
+  labelSmoothing?: number;
   /** Build the eval session too (validation, export check). */
   withEval: boolean;
   runtime: RuntimeOptions;
@@ -103,7 +114,7 @@ export async function buildBlockGraphs(
   // Built for the device's execution provider: ops it lacks are rewritten (autodiff/lowering.ts).
   const target = graphTarget(spec.device);
   const trainModel = await buildTrainStep(
-    { block, objective, classes: spec.classes, batchSize: spec.batchSize, adamw, target, ...(spec.bnMomentum !== undefined ? { bnMomentum: spec.bnMomentum } : {}), ...(spec.formulations ? { formulations: spec.formulations } : {}) },
+    { block, objective, classes: spec.classes, batchSize: spec.batchSize, adamw, target, labelSmoothing: spec.labelSmoothing ?? 0, ...(spec.bnMomentum !== undefined ? { bnMomentum: spec.bnMomentum } : {}), ...(spec.formulations ? { formulations: spec.formulations } : {}) },
     layout,
   );
   const evalModel = spec.withEval ? buildEvalGraph(block, objective, layout, spec.classes, target) : undefined;
@@ -144,11 +155,12 @@ export async function buildTrainers(
   progress: RunProgress,
   sessions: boolean,
   signal?: AbortSignal,
+  headInit?: MatchedClassifier,
 ): Promise<{ trainers: Trainer[]; runners: BlockRunner[]; graphs: WorkerBlock[] }> {
   const trainers: Trainer[] = [];
   const runners: BlockRunner[] = [];
   const graphs: WorkerBlock[] = [];
-  const stages = planStages(pm, cfg);
+  const stages = planStages(pm, cfg, headInit);
   const phase = progress.phase('build', stages.length, 'blocks');
   phase.update(0);
   let fellBack = false;
@@ -162,6 +174,7 @@ export async function buildTrainers(
       batchSize: cfg.batchSize,
       lr: cfg.lr,
       weightDecay: cfg.weightDecay,
+      labelSmoothing: cfg.labelSmoothing ?? 0,
       ...(cfg.bnMomentum !== undefined ? { bnMomentum: cfg.bnMomentum } : {}),
       withEval: true,
       graphsDir: join(cfg.out, 'blocks'),

@@ -92,7 +92,7 @@ const RULES: Partial<Record<Key, Rule>> = {
   norm: { kind: 'choice', choices: ['auto', 'chain', 'head', 'none'] },
   blocks: { kind: 'string' },
   normalize: { kind: 'string' },
-  augment: { kind: 'boolean' },
+  // augment: a boolean or a preset name, checked by parseAugment when the configuration is resolved.
   subset: { kind: 'int', min: 1, max: 2 ** 31 - 1, what: 'training images' },
   testData: { kind: 'string' },
   imageSize: { kind: 'int', min: 1, max: 16384, what: 'pixels' },

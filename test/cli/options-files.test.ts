@@ -17,6 +17,19 @@ describe('optionsFromConfigFile', () => {
     expect(o).toEqual({ model: 'm.onnx', data: 'd', lr: 0.01, imageSize: 32, testData: 't', maxStepsPerEpoch: 5, device: 'cpu', threads: 2 });
   });
 
+  it("gives a run's held-out test share back as --split, and reads the transfer options", () => {
+    const o = optionsFromConfigFile(
+      { format: 'sff-finetune/run-config@1', options: { valFraction: 0.15, testFraction: 0.15, headBlock: true, headInit: 'matched', pooledHeads: 0, schedule: 'cosine', warmup: 0.5, labelSmoothing: 0.1, augment: 'rrc' }, runtime: {} },
+      'config.json',
+    );
+    expect(o).toMatchObject({ headBlock: true, headInit: 'matched', pooledHeads: 0, schedule: 'cosine', warmup: 0.5, labelSmoothing: 0.1, augment: 'rrc' });
+    expect(o.valFraction).toBeUndefined();
+    const [train, val, test] = o.split!.split('/').map(Number);
+    expect(train).toBeCloseTo(0.7, 12);
+    expect(val).toBe(0.15);
+    expect(test).toBe(0.15);
+  });
+
   it('reads a plain object of library options and names an unknown key', () => {
     expect(optionsFromConfigFile({ epochs: 3, batchSize: 16 }, 'o.json')).toEqual({ epochs: 3, batchSize: 16 });
     expect(() => optionsFromConfigFile({ epoch: 3 }, 'o.json')).toThrow(OptionError);

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { epochOrder, prepareData, Rng } from '../../src/data/index.js';
-import { stratifiedSplit, stratifiedSubset } from '../../src/data/split.js';
+import { parseSplit, stratifiedSplit, stratifiedSubset } from '../../src/data/split.js';
 
 const labels = Int32Array.from({ length: 1000 }, (_, i) => (i < 500 ? 0 : i < 800 ? 1 : i < 950 ? 2 : 3));
 
@@ -12,6 +12,25 @@ describe('split', () => {
     expect(seen.size).toBe(1000);
     const count = (idx: Int32Array, c: number) => Array.from(idx).filter((i) => labels[i] === c).length;
     expect([0, 1, 2, 3].map((c) => count(val, c))).toEqual([100, 60, 30, 10]);
+  });
+
+  it('holds out a stratified test part, disjoint from train and val; val is unchanged by it', () => {
+    const three = stratifiedSplit(labels, 4, 0.15, 0, 0.15);
+    const two = stratifiedSplit(labels, 4, 0.15, 0);
+    expect(Array.from(three.val)).toEqual(Array.from(two.val));
+    expect(three.train.length + three.val.length + three.test.length).toBe(1000);
+    expect(new Set([...three.train, ...three.val, ...three.test]).size).toBe(1000);
+    const count = (idx: Int32Array, c: number) => Array.from(idx).filter((i) => labels[i] === c).length;
+    expect([0, 1, 2, 3].map((c) => count(three.test, c))).toEqual([75, 45, 23, 8]);
+    expect(two.test.length).toBe(0);
+    expect(() => stratifiedSplit(labels, 4, 0.5, 0, 0.5)).toThrow(/leave a training share/);
+  });
+
+  it('parses --split shares in percent or fractions', () => {
+    expect(parseSplit('70/15/15')).toEqual({ valFraction: 0.15, testFraction: 0.15 });
+    expect(parseSplit('0.8/0.2')).toEqual({ valFraction: 0.2, testFraction: 0 });
+    expect(() => parseSplit('70-15-15')).toThrow(/--split '70-15-15'/);
+    expect(() => parseSplit('0/50/50')).toThrow(/training share/);
   });
 
   it('is deterministic in the seed and differs across seeds', () => {

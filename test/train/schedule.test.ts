@@ -58,3 +58,16 @@ describe('ensembles', () => {
     expect(ensembleAccuracy({ kind: 'last', k: 1 }, g, labels, 2)).toBe(1);
   });
 });
+
+describe('step-wise learning-rate shapes', () => {
+  it('warm-up rises linearly to the base rate, then plateau holds it and cosine decays it to 0', async () => {
+    const { lrFactor } = await import('../../src/train/schedule.js');
+    expect([0, 1, 2, 3].map((s) => lrFactor('plateau', s, 100, 4))).toEqual([0.25, 0.5, 0.75, 1]);
+    expect(lrFactor('plateau', 50, 100, 4)).toBe(1);
+    expect(lrFactor('cosine', 0, 100, 0)).toBe(1);
+    expect(lrFactor('cosine', 50, 100, 0)).toBeCloseTo(0.5, 12);
+    expect(lrFactor('cosine', 99, 100, 0)).toBeCloseTo(0.5 * (1 + Math.cos((Math.PI * 99) / 100)), 12);
+    expect(lrFactor('cosine', 10, 110, 10)).toBe(1);
+    expect(lrFactor('cosine', 60, 110, 10)).toBeCloseTo(0.5, 12);
+  });
+});

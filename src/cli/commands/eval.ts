@@ -13,6 +13,7 @@ interface EvalArgs extends OutputArgs {
   data: string;
   split?: 'test' | 'val' | 'train' | 'all';
   seed?: number;
+  shares?: string;
   normalize?: string;
   'image-size'?: string;
   'batch-size'?: number;
@@ -36,6 +37,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       .option('data', { type: 'string', demandOption: true, describe: 'dataset (same forms as training)' })
       .option('split', { choices: ['test', 'val', 'train', 'all'] as const, describe: 'which images to score', defaultDescription: 'test if the data has one, else val (80/20 by --seed)' })
       .option('seed', { type: 'number', describe: 'seed of the train/val cut, as in training', defaultDescription: '0' })
+      .option('shares', { type: 'string', describe: "the train/val/test shares of training's --split (e.g. 70/15/15): --split test then scores the same held-out images" })
       .option('out', { alias: 'o', type: 'string', describe: 'also write the report as JSON to this file' })
       .option('normalize', { type: 'string', describe: "preprocessing of a plain classifier: a preset (imagenet, inception, tf128, none) or 'r,g,b/r,g,b'", defaultDescription: "the model's recorded one, else imagenet" })
       .option('image-size', { type: 'string', describe: 'input size H,W or H (a plain classifier with symbolic height/width; default 224 for RGB)' })
@@ -47,6 +49,7 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       data: argv.data,
       ...(argv.split ? { split: argv.split } : {}),
       ...(argv.seed !== undefined ? { seed: argv.seed } : {}),
+      ...(argv.shares ? { shares: argv.shares } : {}),
       ...(argv.normalize ? { normalize: argv.normalize } : {}),
       ...(argv['image-size'] ? { imageSize: parseImageSize(argv['image-size']) } : {}),
       ...(argv['batch-size'] ? { batchSize: argv['batch-size'] } : {}),

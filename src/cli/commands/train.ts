@@ -41,11 +41,18 @@ interface TrainArgs extends OutputArgs {
   blocks?: string;
   freeze?: string;
   normalize?: string;
-  augment?: boolean;
+  augment?: string | boolean;
   subset?: number;
   test?: string;
   'image-size'?: string;
   'val-fraction'?: number;
+  split?: string;
+  'head-block'?: string;
+  'head-init'?: string;
+  'pooled-heads'?: number;
+  schedule?: string;
+  warmup?: number;
+  'label-smoothing'?: number;
   'lr-patience'?: number;
   'stop-patience'?: number;
   resume?: string;
@@ -54,6 +61,13 @@ interface TrainArgs extends OutputArgs {
   'cache-dir'?: string;
   'max-steps'?: number;
   export?: boolean;
+}
+
+function headBlockOption(v: string | undefined): FinetuneOptions['headBlock'] {
+  if (v === undefined || v === 'auto') return v;
+  if (v === '' || v === 'true' || v === 'on') return true;
+  if (v === 'false' || v === 'off') return false;
+  throw new UsageError(`--head-block '${v}' is not understood: use on, off or auto`);
 }
 
 /** Options from an options file (`--config`), then the flags given, which win. */
@@ -100,6 +114,13 @@ export function trainOptions(argv: TrainArgs, file: Partial<FinetuneOptions> = {
   const size = argv['image-size'] as string | string[] | undefined;
   set('imageSize', Array.isArray(size) ? (size as unknown as FinetuneOptions['imageSize']) : parseImageSize(size));
   set('valFraction', argv['val-fraction']);
+  set('split', argv.split);
+  set('headBlock', headBlockOption(argv['head-block']));
+  set('headInit', argv['head-init'] as FinetuneOptions['headInit']);
+  set('pooledHeads', argv['pooled-heads']);
+  set('schedule', argv.schedule as FinetuneOptions['schedule']);
+  set('warmup', argv.warmup);
+  set('labelSmoothing', argv['label-smoothing']);
   set('lrPatience', argv['lr-patience']);
   set('stopPatience', argv['stop-patience']);
   set('resume', argv.resume);
@@ -183,12 +204,18 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('lr-patience', { type: 'number', group: G.train, describe: 'epochs without validation-loss gain before a block lowers its lr', defaultDescription: '10' })
       .option('stop-patience', { type: 'number', group: G.train, describe: 'epochs without validation-accuracy gain before stopping', defaultDescription: '30' })
       .option('max-steps', { type: 'number', group: G.train, describe: 'at most this many steps per epoch (quick runs)' })
-      .option('ensemble', { type: 'string', group: G.sff, describe: 'blocks whose scores are combined: all | last:K | weighted | auto', defaultDescription: 'auto: all from scratch, last:4 pretrained' })
+      .option('schedule', { type: 'string', group: G.train, choices: ['plateau', 'cosine'], describe: 'learning-rate shape: per-block ReduceLROnPlateau, or cosine decay to 0 over all steps', defaultDescription: 'plateau' })
+      .option('warmup', { type: 'number', group: G.train, describe: 'linear learning-rate warm-up, in epochs (fractions allowed)', defaultDescription: '0' })
+      .option('label-smoothing', { type: 'number', group: G.train, describe: 'label smoothing ε of every block loss', defaultDescription: '0' })
+      .option('ensemble', { type: 'string', group: G.sff, describe: 'blocks whose scores are combined: all | last:K | weighted | auto', defaultDescription: 'auto: all from scratch; pretrained: weighted with the head block, else last:4' })
       .option('norm', { type: 'string', group: G.sff, choices: ['auto', 'chain', 'head', 'none'], describe: 'where the per-block LayerNorm sits', defaultDescription: 'auto: chain from scratch, none pretrained' })
       .option('aux-kernel', { type: 'string', group: G.sff, requiresArg: true, describe: 'aux head conv kernel size: a number, or auto', defaultDescription: 'auto: 5 for ≤ 10 classes, else 3' })
       .option('head-pool', { type: 'string', group: G.sff, requiresArg: true, describe: 'a cheaper head: average-pool each block output N×N before its aux conv — off, N, or auto (high-resolution maps down to 8–15 px)', defaultDescription: 'off' })
       .option('blocks', { type: 'string', group: G.sff, describe: 'auto | cuts | comma-separated cut tensors', defaultDescription: 'auto' })
       .option('freeze', { type: 'string', group: G.sff, describe: 'comma-separated block names or indices to run forward only' })
+      .option('head-block', { type: 'string', group: G.sff, describe: "on | off | auto: run the pretrained network's own head (up to its classifier) as a final block with a J-way pooled linear goodness head", defaultDescription: 'auto: on for pretrained graphs' })
+      .option('head-init', { type: 'string', group: G.sff, choices: ['matched', 'random'], describe: "the head block's J-way map: from the pretrained classifier's rows for the source classes matched to yours on training images, or random", defaultDescription: 'matched' })
+      .option('pooled-heads', { type: 'number', group: G.sff, describe: 'the last K blocks score with a pooled linear head instead of the aux conv', defaultDescription: '0' })
       .option('normalize', {
         type: 'string',
         group: G.data,
@@ -197,9 +224,10 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       })
       .option('image-size', { type: 'string', group: G.data, describe: "input size H,W or H", defaultDescription: "the graph's, else its metadata's, else the data's common size, else 224" })
       .option('val-fraction', { type: 'number', group: G.data, describe: 'validation share of the training data', defaultDescription: '0.2' })
-      .option('augment', { type: 'boolean', group: G.data, describe: 'random crop with padding and horizontal flip (training split)', defaultDescription: 'off' })
+      .option('split', { type: 'string', group: G.data, describe: 'train/val/test shares, e.g. 70/15/15: a held-out test split, scored once at the end and never used for a choice' })
+      .option('augment', { type: 'string', group: G.data, describe: 'training augmentation preset: none | flip | crop (pad-crop + flip; the bare flag) | rrc (RandomResizedCrop 0.08–1 + flip, as torchvision) | rrc-light (area 0.35–1)', defaultDescription: 'none' })
       .option('subset', { type: 'number', group: G.data, describe: 'train on N random training samples' })
-      .option('test', { type: 'string', group: G.data, describe: 'a separate test set to report on' })
+      .option('test', { type: 'string', group: G.data, describe: 'a separate test set, scored once at the end for the exported model (never used for a choice)' })
       .option('cache-dir', { type: 'string', group: G.data, describe: 'decoded-image cache folder', defaultDescription: '~/.cache/sff-finetune' })
       .option('export', { type: 'boolean', group: G.exp, describe: 'write model.onnx and model.json at the end (--no-export skips them)', defaultDescription: 'on' })
       .option('export-heads', { type: 'string', group: G.exp, choices: ['ensemble', 'all'], describe: 'aux heads in model.onnx: those the ensemble uses, or all', defaultDescription: 'ensemble' })

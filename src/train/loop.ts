@@ -134,8 +134,11 @@ async function validate(ctx: LoopContext, epoch: number, running: RunningMetrics
   valMetrics.layers = ens.layers;
   if (probeIdx >= 0) valMetrics.layers.head = valMetrics.acc[probeIdx]!;
   const weights = trainers.map((t, k) => (t.role === 'layer' ? ens.weights[layerIdx.indexOf(k)]! : 0));
-  // The plateau rule lowers each block's base rate between epochs; a cosine run follows its curve alone (set per step).
-  const lrs = trainers.map((t, k) => ((cfg.schedule ?? 'plateau') === 'plateau' ? t.plateau.observe(valMetrics.loss[k]!) : t.plateau.state.lr));
+  // The plateau rule lowers each block's base rate between epochs; a cosine run follows its curve alone
+  // (set per step; the epoch records the rate of its last step).
+  const cosine = (cfg.schedule ?? 'plateau') !== 'plateau';
+  const lastFactor = lrFactor(cfg.schedule ?? 'plateau', (epoch + 1) * steps - 1, cfg.epochs * steps, Math.round((cfg.warmup ?? 0) * steps));
+  const lrs = trainers.map((t, k) => (cosine ? t.plateau.state.lr * lastFactor : t.plateau.observe(valMetrics.loss[k]!)));
   await ctx.executor.setLr(lrs);
   return {
     epoch: epoch + 1,

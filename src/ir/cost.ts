@@ -7,6 +7,15 @@ import type { Graph, Node } from './graph.js';
 import type { ValueShape } from './shapes.js';
 import { bytesPerElement, numElements } from './tensor.js';
 
+/** Per-block compute and memory. */
+export interface BlockCost {
+  paramCount: number;
+  /** Multiply-accumulates per image (Conv, Gemm, MatMul). */
+  macs: number;
+  /** Bytes of the values the block computes, at the report's batch size (what one training step keeps). */
+  activationBytes: number;
+}
+
 /** Multiply-accumulates of one node per sample (shapes probed at batch 1). */
 export function nodeMacs(node: Node, shapes: Map<string, ValueShape>, graph: Graph): number {
   const dimsOf = (v: string | undefined) => (v ? (shapes.get(v)?.dims ?? graph.initializers.get(v)?.dims) : undefined);

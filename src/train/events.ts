@@ -4,8 +4,9 @@
  * render them with `createReporter` / `formatEvent` in ./report.ts.
  */
 import type { EpochMetrics } from './metrics.js';
-import type { RunConfig } from './options.js';
+import type { RunConfig } from './runConfig.js';
 import type { LatencyNote } from '../export/latency.js';
+import type { TestMetrics } from './testReport.js';
 
 /** The long phases of a run, in order. */
 export type Phase = 'decode' | 'build' | 'train' | 'validate' | 'export-check';
@@ -60,7 +61,7 @@ export type FinetuneEvent =
   | { type: 'epoch'; metrics: EpochMetrics; blocks: string[]; epochs: number }
   | { type: 'early-stop'; patience: number; bestAccuracy: number; bestEpoch: number }
   | { type: 'export'; path: string; sidecar: string; check: ExportCheck; heads: string[]; latency?: LatencyNote }
-  | { type: 'summary'; result: import('./report.js').FinetuneResult }
+  | { type: 'summary'; result: FinetuneResult }
   /** Stopped by the signal (Ctrl-C) before the last epoch: what was kept, and how to continue. */
   | { type: 'interrupted'; out: string; epochs: number; exportedEpoch?: number };
 
@@ -72,4 +73,26 @@ export interface ExportCheck {
   scale: number;
   /** The largest difference taken as a match: 1e-3 of the score scale, 2e-2 with float16 weights. */
   tolerance: number;
+}
+
+export interface FinetuneResult {
+  out: string;
+  modelPath?: string;
+  /** model.json beside model.onnx, the goodness outputs kept in the export, and its measured latency. */
+  sidecarPath?: string;
+  exportedHeads?: string[];
+  latency?: LatencyNote;
+  config: RunConfig;
+  history: EpochMetrics[];
+  best: EpochMetrics | undefined;
+  exportCheck?: ExportCheck;
+  blocks: { index: number; name: string; params: number; headParams: number; frozen: boolean }[];
+  peakRssMB: number;
+  /** Trainable parameters, aux heads (and CwC-mod's linear probe) included. */
+  trainableParams: number;
+  stoppedEarly: boolean;
+  /** Accuracy on the held-out test split (--split with a test share, or --test DIR), computed once at the end. */
+  test?: TestMetrics;
+  /** Stopped by `signal` (Ctrl-C in the CLI) before its last epoch; the checkpoint holds the last finished epoch. */
+  interrupted?: boolean;
 }

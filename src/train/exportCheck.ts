@@ -13,7 +13,7 @@ import { buildSidecar, writeSidecar } from '../export/sidecar.js';
 import { measureLatency, type LatencyNote } from '../export/latency.js';
 import { createSession, type RuntimeOptions } from '../runtime/session.js';
 import { imagesTensor } from '../runtime/tensors.js';
-import type { BlockExecutor } from './executor.js';
+import type { BlockExecutor } from './blockExecutor.js';
 import type { SplitGoodness } from './evaluate.js';
 import type { EpochMetrics } from './metrics.js';
 import type { PreparedModel } from './model.js';

@@ -11,7 +11,7 @@ import { writeMetricsFiles } from './metricsFiles.js';
 import { saveRunState, type RunState } from './runState.js';
 import { curvesSvg, reportHtml } from './curves.js';
 import type { RunProgress } from './progress.js';
-import type { BatchResult, BlockExecutor } from './executor.js';
+import type { BatchResult, BlockExecutor } from './blockExecutor.js';
 import type { RunConfig } from './options.js';
 import type { FinetuneEvent } from './events.js';
 import type { Trainer } from './stages.js';

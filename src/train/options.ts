@@ -6,11 +6,12 @@ import { formatEnsemble, parseEnsemble } from '../sff/ensemble.js';
 import { safeFileName } from '../util/paths.js';
 import type { PreparedModel } from './model.js';
 import type { FinetuneEvent } from './events.js';
-import type { Verbosity } from './report.js';
+import type { ExportDtype, ExportHeads, ExportScores, Method, RunConfig } from './runConfig.js';
 import { parseSplit } from '../data/split.js';
 import { parseAugment, type AugmentPreset } from '../data/augment.js';
 import { checkLabelSmoothing } from '../sff/smoothing.js';
 import { LR_SCHEDULES, type LrSchedule } from './schedule.js';
+import { OptionError } from './optionError.js';
 
 export interface FinetuneOptions {
   /** Path to an .onnx model, or `builtin:<cnn|cnnb|resnet18|mobilenetv3-small>`. */
@@ -117,64 +118,13 @@ export interface FinetuneOptions {
   signal?: AbortSignal;
 }
 
-export type ExportHeads = 'ensemble' | 'all';
-export type ExportScores = 'logits' | 'probabilities';
-export type ExportDtype = 'float32' | 'float16';
+export type { ExportHeads, ExportScores, ExportDtype, Method, RunConfig } from './runConfig.js';
 
-/** An option value outside its range (the message names the option and the range). */
-export class OptionError extends Error {
-  override name = 'OptionError';
-}
+export { OptionError } from './optionError.js';
 
 export type { FinetuneEvent } from './events.js';
 
-/** The resolved configuration, stored in checkpoints so a resume rebuilds the same run. */
-export type Method = 'sff' | 'bp' | 'cwc';
-
-export interface RunConfig {
-  method: Method;
-  model: string;
-  data: string;
-  out: string;
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  weightDecay: number;
-  bnMomentum?: number;
-  seed: number;
-  ensemble: string;
-  norm: NormPlacement;
-  auxKernel: number;
-  /** Head pooling; absent means off (so checkpoints written before the option resume unchanged). */
-  headPool?: HeadPoolSetting;
-  blocks: string;
-  freeze: string[];
-  normalize: string;
-  /** A preset; checkpoints written before presets hold a boolean (true = crop). */
-  augment: AugmentPreset | boolean;
-  subset?: number;
-  testData?: string;
-  imageSize: [number, number];
-  valFraction: number;
-  /** Held-out test share of the training data (absent: none, or a separate --test set). */
-  testFraction?: number;
-  /** Absent in checkpoints written before these options existed (= false, 0). */
-  headBlock?: boolean;
-  headInit?: 'matched' | 'random';
-  pooledHeads?: number;
-  /** Absent in older checkpoints (= plateau, no warm-up, no smoothing). */
-  schedule?: LrSchedule;
-  warmup?: number;
-  labelSmoothing?: number;
-  lrPatience: number;
-  stopPatience: number;
-  maxStepsPerEpoch?: number;
-  classes: string[];
-  /** Export choices (absent in checkpoints written before they existed: the defaults then). */
-  exportHeads?: ExportHeads;
-  exportScores?: ExportScores;
-  exportDtype?: ExportDtype;
-}
+export type Verbosity = 'quiet' | 'normal' | 'verbose';
 
 /** The training defaults, stated once (the data defaults live in `DATA_DEFAULTS`). */
 export const TRAIN_DEFAULTS = {

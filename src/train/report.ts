@@ -3,39 +3,15 @@
  * redrawn in place on a terminal, periodic plain progress lines elsewhere (logs, CI), one line per
  * epoch and a closing summary. The CLI writes it to stderr so stdout carries only results.
  */
-import type { EpochMetrics } from './metrics.js';
-import type { RunConfig } from './options.js';
-import type { ExportCheck, FinetuneEvent, ProgressEvent } from './events.js';
-import type { LatencyNote } from '../export/latency.js';
+import type { Verbosity } from './options.js';
+import type { FinetuneEvent, FinetuneResult, ProgressEvent } from './events.js';
 import { formatSeconds } from './progress.js';
-import type { TestMetrics } from './testReport.js';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/fs.js';
 import { resumeCommand } from './runFolder.js';
 
-export interface FinetuneResult {
-  out: string;
-  modelPath?: string;
-  /** model.json beside model.onnx, the goodness outputs kept in the export, and its measured latency. */
-  sidecarPath?: string;
-  exportedHeads?: string[];
-  latency?: LatencyNote;
-  config: RunConfig;
-  history: EpochMetrics[];
-  best: EpochMetrics | undefined;
-  exportCheck?: ExportCheck;
-  blocks: { index: number; name: string; params: number; headParams: number; frozen: boolean }[];
-  peakRssMB: number;
-  /** Trainable parameters, aux heads (and CwC-mod's linear probe) included. */
-  trainableParams: number;
-  stoppedEarly: boolean;
-  /** Accuracy on the held-out test split (--split with a test share, or --test DIR), computed once at the end. */
-  test?: TestMetrics;
-  /** Stopped by `signal` (Ctrl-C in the CLI) before its last epoch; the checkpoint holds the last finished epoch. */
-  interrupted?: boolean;
-}
-
-export type Verbosity = 'quiet' | 'normal' | 'verbose';
+export type { FinetuneResult } from './events.js';
+export type { Verbosity } from './options.js';
 
 export interface ReporterOptions {
   stream: { write(s: string): unknown; isTTY?: boolean; columns?: number };

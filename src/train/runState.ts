@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import { readCheckpoint, writeCheckpoint, type Checkpoint } from './checkpoint.js';
 import type { BlockState, BlockWeights } from './runner.js';
-import type { BlockExecutor } from './executor.js';
+import type { BlockExecutor } from './blockExecutor.js';
 import type { EpochMetrics } from './metrics.js';
 import type { EarlyStopping, EarlyStopState, PlateauState } from './schedule.js';
 import type { RunConfig } from './options.js';

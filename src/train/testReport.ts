@@ -9,7 +9,7 @@ import { imagesTensor } from '../runtime/tensors.js';
 import { batches, type ImageSet } from '../data/index.js';
 import { accuracy, combine, ensembleWeights, parseEnsemble, reportedRules } from '../sff/ensemble.js';
 import type { SplitGoodness } from './evaluate.js';
-import type { EvalOptions } from './executor.js';
+import type { EvalOptions } from './blockExecutor.js';
 
 export interface TestMetrics {
   /** Number of test images and where they came from. */

@@ -13,7 +13,7 @@ import { prepareModel } from '../../train/model.js';
 import { planStages } from '../../train/stages.js';
 import { stagePlacements, type BlockPlacement } from '../../train/placement.js';
 import { benchRunConfig } from '../../bench/throughput.js';
-import { activationBytes, macsOf } from '../../ir/cost.js';
+import { activationBytes, macsOf, type BlockCost } from '../../ir/cost.js';
 import { inspectSffExport, isSffExport } from './inspectExport.js';
 
 export interface InspectOptions {
@@ -24,14 +24,7 @@ export interface InspectOptions {
   batchSize?: number;
 }
 
-/** Per-block compute and memory. */
-export interface BlockCost {
-  paramCount: number;
-  /** Multiply-accumulates per image (Conv, Gemm, MatMul). */
-  macs: number;
-  /** Bytes of the values the block computes, at the report's batch size (what one training step keeps). */
-  activationBytes: number;
-}
+export type { BlockCost } from '../../ir/cost.js';
 
 export interface TensorSummary {
   name: string;

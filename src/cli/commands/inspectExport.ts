@@ -6,10 +6,9 @@
  */
 import { getMetadata, type Model, type Node } from '../../ir/graph.js';
 import { probeShapes } from '../../runtime/probe.js';
-import { activationBytes, macsOf } from '../../ir/cost.js';
+import { activationBytes, macsOf, type BlockCost } from '../../ir/cost.js';
 import { chooseImageSize } from '../../import/index.js';
 import { DataType } from '../../ir/types.js';
-import type { BlockCost } from './inspect.js';
 
 export interface ExportBlocks {
   classes: string[];

@@ -9,7 +9,7 @@ import { MessageChannel, Worker } from 'node:worker_threads';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { BlockState, BlockWeights } from '../runner.js';
-import type { BatchResult } from '../executor.js';
+import type { BatchResult } from '../blockExecutor.js';
 import type { StagePlan } from './plan.js';
 import { numElements } from '../../ir/tensor.js';
 import type { BatchMessage, ControlReply, ControlRequest, DataMessage, InjectedFault, Mode, StageInit, WorkerBlock } from './messages.js';

@@ -5,9 +5,9 @@
  */
 import { availableParallelism } from 'node:os';
 import { batches, type ImageSet } from '../../data/index.js';
-import type { BatchResult, BlockExecutor, EvalOptions } from '../executor.js';
+import type { BatchResult, BlockExecutor, EvalOptions } from '../blockExecutor.js';
 import type { SplitGoodness } from '../evaluate.js';
-import { OptionError } from '../options.js';
+import { OptionError } from '../optionError.js';
 import type { BlockState, BlockWeights } from '../runner.js';
 import { BlockPipeline, type PipelineOptions } from './coordinator.js';
 import type { WorkerBlock } from './messages.js';

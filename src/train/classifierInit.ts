@@ -9,10 +9,13 @@
  * sees validation or test data. Where the match is poor the rows are still a start that
  * training moves away from; `--head-init random` starts from PyTorch's default instead.
  */
-import ort from 'onnxruntime-node';
 import { batches, U8ImageSet, type ImageSet } from '../data/index.js';
 import { attrInt } from '../ir/attrs.js';
 import { createSession, type RuntimeOptions } from '../runtime/session.js';
+import { imagesTensor } from '../runtime/tensors.js';
+import type { PreparedData } from '../data/index.js';
+import type { RunConfig } from './runConfig.js';
+import type { FinetuneEvent } from './events.js';
 import type { PreparedModel } from './model.js';
 
 export interface MatchedClassifier {
@@ -81,10 +84,9 @@ export async function matchPretrainedClassifier(
   const probSum = new Float64Array(classes * K);
   const count = new Array(classes).fill(0);
   const dims = [sample.channels, sample.height, sample.width];
-  const per = dims[0]! * dims[1]! * dims[2]!;
   const batchSize = pm.imported.dynamicBatch ? 32 : 1;
   for await (const batch of batches(sample, { batchSize, shuffle: false, seed: 0, epoch: 0, mean: pre.mean, std: pre.std })) {
-    const out = await session.run({ [pm.inputName]: new ort.Tensor('float32', batch.x.subarray(0, batch.n * per), [batch.n, ...dims]) });
+    const out = await session.run({ [pm.inputName]: imagesTensor(batch.x, batch.n, dims) });
     const p = out[output]!.data as Float32Array;
     const width = p.length / batch.n;
     for (let i = 0; i < batch.n; i++) {
@@ -125,4 +127,17 @@ export async function matchPretrainedClassifier(
   const weight = new Float32Array(classes * C);
   source.forEach((k, j) => weight.set(cls.rows(k), j * C));
   return { weight, bias: Float32Array.from(source, (k) => cls.bias(k)), source, meanProb, images: sample.count };
+}
+
+/**
+ * The head block's starting J-way map for a fresh SFF run with `--head-init matched`: the
+ * pretrained classifier's rows matched on training images (none on resume: the checkpoint has it).
+ */
+export async function headInitFor(
+  cfg: Pick<RunConfig, 'method' | 'headBlock' | 'headInit' | 'classes'>, pm: PreparedModel, data: PreparedData, rt: RuntimeOptions, resumed: boolean, emit: (e: FinetuneEvent) => void,
+): Promise<MatchedClassifier | undefined> {
+  if (cfg.method !== 'sff' || !cfg.headBlock || (cfg.headInit ?? 'random') !== 'matched' || resumed) return undefined;
+  const headInit = await matchPretrainedClassifier(pm, data.train, cfg.classes.length, data.preprocess, rt);
+  emit({ type: 'head-init', classes: cfg.classes, ...(headInit ? { matched: { source: headInit.source, meanProb: headInit.meanProb, images: headInit.images } } : {}) });
+  return headInit;
 }

@@ -4,7 +4,8 @@
  * choice it depends on (best epoch, ensemble weights) was made on the validation split:
  * ensemble rules here are fitted on validation goodness and only then applied to test.
  */
-import type { Session } from '../runtime/session.js';
+import { createSession, type RuntimeOptions, type Session } from '../runtime/session.js';
+import type { Model } from '../ir/graph.js';
 import { imagesTensor } from '../runtime/tensors.js';
 import { batches, type ImageSet } from '../data/index.js';
 import { accuracy, combine, ensembleWeights, parseEnsemble, reportedRules } from '../sff/ensemble.js';
@@ -79,4 +80,18 @@ export async function testReport(r: TestReportInput): Promise<TestMetrics> {
   };
   if (r.exported) out.exported = accuracy(await modelScores(r.exported.session, r.exported.inputName, r.test, opts), test.labels, J);
   return out;
+}
+
+/**
+ * The test report of a finished run: the executor's blocks (holding the exported weights) and,
+ * when exported, model.onnx itself, on the held-out images.
+ */
+export async function testRun(r: Omit<TestReportInput, 'exported'> & { exported?: { model: Model; inputName: string; runtime: RuntimeOptions } }): Promise<TestMetrics> {
+  const { exported, ...rest } = r;
+  const session = exported ? await createSession(exported.model, exported.runtime) : undefined;
+  try {
+    return await testReport({ ...rest, ...(session && exported ? { exported: { session, inputName: exported.inputName } } : {}) });
+  } finally {
+    await session?.release();
+  }
 }

@@ -24,7 +24,7 @@ import { BlockPipeline } from '../train/pipeline/coordinator.js';
 import { PipelinedExecutor, startPipeline } from '../train/pipeline/executor.js';
 import type { WorkerBlock } from '../train/pipeline/messages.js';
 import { amdahlCost, balanceStages, evenStages, formatPlan, type StagePlan } from '../train/pipeline/plan.js';
-import { benchRunConfig, type ThroughputCase } from './throughput.js';
+import { benchRunConfig, randomInput, type ThroughputCase } from './throughput.js';
 import { childMain, hwmMB, maxRssMB, resetPeakRss, runChild } from './child.js';
 
 export type PipelineMode = 'serial' | 'pipeline-1' | 'pipeline-2';
@@ -54,15 +54,6 @@ export interface PipelineMeasurement extends PipelineMeasureSpec {
   stepPeakRssMB: number;
 }
 
-function randomInput(n: number, seed = 1): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = s / 2 ** 31 - 1;
-  }
-  return a;
-}
 
 const round = (v: number, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
 const median = (a: number[]) => {

@@ -121,7 +121,8 @@ export interface ProfileSummary {
   totalKernelMsPerStep: number;
 }
 
-function randomInput(n: number, seed = 1): Float32Array {
+/** A reproducible input in [−1, 1) for timing runs (an LCG: speed, not statistics). */
+export function randomInput(n: number, seed = 1): Float32Array {
   const a = new Float32Array(n);
   let s = seed >>> 0;
   for (let i = 0; i < n; i++) {

@@ -18,7 +18,7 @@ export class UnsupportedOpError extends Error {
     // No --freeze advice: a frozen block still runs forward, and an op refused here cannot run at all.
     super(
       `unsupported op${byOp.size > 1 ? 's' : ''}: ${parts.join('; ')} ${why}. Re-export the model without ${byOp.size > 1 ? 'these ops' : 'this op'} ` +
-        '(replace it with a supported equivalent): every node must be importable, even in a block you would --freeze; `sff-finetune inspect` lists what a model needs.',
+        '(replace it with a supported equivalent): every node of the graph must be importable; `sff-finetune inspect` lists what a model needs.',
     );
     this.name = 'UnsupportedOpError';
     this.nodes = list;

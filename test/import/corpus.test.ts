@@ -129,7 +129,7 @@ describe.skipIf(!hasCorpus)('corpus: one graph per family trains one short epoch
       const logs: string[] = [];
       const r = await finetune({
         model: path(g), data, epochs: 1, batchSize: 16, maxStepsPerEpoch: 2, out, quiet: true, threads: 1,
-        onEvent: (e) => e.type === 'log' && logs.push(e.message),
+        onEvent: (e) => e.type === 'note' && logs.push(e.message),
       });
       if (g.dynamicHW) expect(logs.join('\n')).toMatch(/input {2}64×64, the size every image of the 48 images of .* has/);
       expect(r.history).toHaveLength(1);

@@ -21,3 +21,12 @@ export async function collect(it: AsyncIterableIterator<{ x: Float32Array; y: Bi
   for await (const b of it) out.push({ x: b.x.slice(), y: b.y.slice(), n: b.n, indices: b.indices.slice() });
   return out;
 }
+
+/** An IDX file (ubyte elements): magic 0x0000 08 <rank>, big-endian dims, then the bytes. */
+export function idx(dims: number[], data: Uint8Array): Buffer {
+  const head = Buffer.alloc(4 + 4 * dims.length);
+  head[2] = 0x08;
+  head[3] = dims.length;
+  dims.forEach((d, i) => head.writeUInt32BE(d, 4 + 4 * i));
+  return Buffer.concat([head, Buffer.from(data)]);
+}

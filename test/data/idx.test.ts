@@ -4,15 +4,7 @@ import path from 'node:path';
 import zlib from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DataError, FASHION_MNIST_CLASSES, batches, prepareData } from '../../src/data/index.js';
-import { rmrf, tempDir } from './helpers.js';
-
-function idx(dims: number[], data: Uint8Array): Buffer {
-  const head = Buffer.alloc(4 + 4 * dims.length);
-  head[2] = 0x08;
-  head[3] = dims.length;
-  dims.forEach((d, i) => head.writeUInt32BE(d, 4 + 4 * i));
-  return Buffer.concat([head, Buffer.from(data)]);
-}
+import { idx, rmrf, tempDir } from './helpers.js';
 
 const N = 60, TN = 20;
 const imgs = (n: number) => Uint8Array.from({ length: n * 28 * 28 }, (_, k) => (Math.floor(k / 784) * 3 + (k % 784)) & 255);

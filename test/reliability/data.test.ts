@@ -9,16 +9,9 @@ import os from 'node:os';
 import path from 'node:path';
 import sharp from 'sharp';
 import { DataError, prepareData } from '../../src/data/index.js';
+import { idx } from '../data/helpers.js';
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'sff-baddata-'));
-
-function idx(dims: number[], data: Uint8Array): Buffer {
-  const head = Buffer.alloc(4 + 4 * dims.length);
-  head[2] = 0x08;
-  head[3] = dims.length;
-  dims.forEach((d, i) => head.writeUInt32BE(d, 4 + 4 * i));
-  return Buffer.concat([head, Buffer.from(data)]);
-}
 
 function idxSet(labels: number[]): string {
   const dir = tmp();

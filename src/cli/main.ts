@@ -11,7 +11,7 @@ import { formatError, UsageError } from './errors.js';
 import { closest, withOptionSuggestions } from './suggest.js';
 import { SUBCOMMANDS } from './commands/train.js';
 import { existsSync } from 'node:fs';
-import { versions } from '../util/versions.js';
+import { versions } from '../runtime/versions.js';
 
 const args = hideBin(process.argv);
 const cli = yargs(args);

@@ -13,7 +13,8 @@ import { writeFileAtomic } from '../util/fs.js';
 import os from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import ort from 'onnxruntime-node';
+import { createSession } from '../runtime/session.js';
+import { float32Tensor } from '../runtime/tensors.js';
 import sharp from 'sharp';
 import { inspectModel } from '../cli/commands/inspect.js';
 import { finetune } from '../train/finetune.js';
@@ -72,8 +73,8 @@ async function runOne(g: CorpusEntry, dir: string, data: string, opts: { maxStep
       model: path, data, subset: 256, epochs: 1, batchSize: 16, maxStepsPerEpoch: opts.maxSteps, imageSize: g.size,
       threads: opts.threads, out, quiet: true,
     });
-    const s = await ort.InferenceSession.create(res.modelPath!);
-    const x = new ort.Tensor('float32', Float32Array.from({ length: 2 * 3 * g.size[0] * g.size[1] }, (_, i) => Math.sin(i)), [2, 3, ...g.size]);
+    const s = await createSession(readFileSync(res.modelPath!));
+    const x = float32Tensor(Float32Array.from({ length: 2 * 3 * g.size[0] * g.size[1] }, (_, i) => Math.sin(i)), [2, 3, ...g.size]);
     const o = await s.run({ input: x });
     await s.release();
     const scores = Array.from(o.scores!.data as Float32Array);

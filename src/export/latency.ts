@@ -3,9 +3,9 @@
  * original network, each in its own fresh session with the run's runtime options, measured
  * interleaved so both see the same machine load. A note for the export summary, not a benchmark.
  */
-import ort from 'onnxruntime-node';
 import type { Model } from '../ir/graph.js';
-import { createSession, type RuntimeOptions } from '../runtime/session.js';
+import { createSession, type RuntimeOptions, type Session } from '../runtime/session.js';
+import { float32Tensor, type Tensor } from '../runtime/tensors.js';
 
 /** Median milliseconds per batch of the exported model and of the original network, measured after export. */
 export interface LatencyNote {
@@ -15,7 +15,7 @@ export interface LatencyNote {
   runs: number;
 }
 
-async function timeOnce(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>): Promise<number> {
+async function timeOnce(session: Session, feeds: Record<string, Tensor>): Promise<number> {
   const t0 = performance.now();
   await session.run(feeds);
   return performance.now() - t0;
@@ -39,8 +39,8 @@ export async function medianLatencies(
   runtime: RuntimeOptions = {},
 ): Promise<Record<string, number>> {
   const shape = [batch, ...inputShape];
-  const x = new ort.Tensor('float32', new Float32Array(shape.reduce((a, d) => a * d, 1)).map((_, i) => Math.sin(i)), shape);
-  const sessions: [string, ort.InferenceSession, Record<string, ort.Tensor>][] = [];
+  const x = float32Tensor(new Float32Array(shape.reduce((a, d) => a * d, 1)).map((_, i) => Math.sin(i)), shape);
+  const sessions: [string, Session, Record<string, Tensor>][] = [];
   try {
     for (const [name, m] of Object.entries(models)) {
       const s = await createSession(m, runtime);

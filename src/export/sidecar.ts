@@ -4,7 +4,7 @@
  * exact preprocessing, what `scores` holds, the ensemble, the source model and the versions used.
  */
 import { writeFileSync } from 'node:fs';
-import { versions, type Versions } from '../util/versions.js';
+import { versions, type Versions } from '../runtime/versions.js';
 
 export interface ModelSidecar {
   format: 'sff-finetune/model@1';

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { ImageSet, PreparedData } from '../data/index.js';
 import { writeFileAtomic } from '../util/fs.js';
-import { versions, type Versions } from '../util/versions.js';
+import { versions, type Versions } from '../runtime/versions.js';
 import { OptionError, type FinetuneOptions, type RunConfig } from './options.js';
 
 export const CONFIG_FILE = 'config.json';

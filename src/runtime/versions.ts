@@ -14,7 +14,7 @@ export interface Versions {
 
 let cached: Versions | undefined;
 
-/** This package's version, read from its package.json (two folders up from src/util or dist/util). */
+/** This package's version, read from its package.json (two folders up from src/runtime or dist/runtime). */
 function ownVersion(): string {
   try {
     const pkg = JSON.parse(readFileSync(fileURLToPath(new URL('../../package.json', import.meta.url)), 'utf8')) as { version?: string };

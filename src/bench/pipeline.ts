@@ -1,5 +1,5 @@
 /**
- * Pipelined block training against the serial schedule (issue 12, SPEC §7), at the same total
+ * Pipelined block training against the serial schedule (issue 12), at the same total
  * number of onnxruntime threads: training images/s of
  *  - serial: every block on the main thread, each session on all T threads;
  *  - pipeline-1: one worker holding every block on T threads (the cost of the worker machinery);

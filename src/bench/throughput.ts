@@ -1,5 +1,5 @@
 /**
- * Train-step throughput and memory (SPEC §6's "time" and "memory" columns, measured
+ * Train-step throughput and memory (the paper's "time" and "memory" columns, measured
  * on the machine at hand).
  *
  * Speed: the machine drifts (other processes, thermal and frequency changes), so a ratio of

@@ -2,7 +2,7 @@
  * Label smoothing for the per-block loss: the target puts 1 − ε on the true class and spreads
  * ε evenly over all J classes (PyTorch's CrossEntropyLoss(label_smoothing=ε)), so
  * L = mean_n( −(1 − ε)·log p[n, y_n] − ε·mean_j log p[n, j] ), with p = softmax of the scores.
- * ε = 0 is the plain SFF loss of SPEC §2.
+ * ε = 0 is the plain SFF loss: softmax cross-entropy with the goodness as logits.
  */
 import type { GraphBuilder } from '../ir/builder.js';
 import { appendGoodnessLoss, labelColumn } from './head.js';

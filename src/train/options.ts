@@ -37,7 +37,7 @@ export interface FinetuneOptions {
   threads?: number;
   device?: string;
   /**
-   * Blocks as a pipeline across worker threads (SPEC §7): 'off' (default), 'auto' (workers and
+   * Blocks as a pipeline across worker threads (block k on batch t while block k+1 on batch t−1): 'off' (default), 'auto' (workers and
    * their threads balanced on measured block costs) or a number of workers. An execution choice,
    * not part of the run's configuration: a resume may change it.
    */

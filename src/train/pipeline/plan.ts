@@ -1,6 +1,7 @@
 /**
- * Stage planning for pipelined block training (SPEC §7): which contiguous blocks each worker runs
- * and with how many onnxruntime threads, so that the slowest stage — the pipeline's step time — is
+ * Stage planning for pipelined block training (no gradient crosses a block boundary, so block k
+ * can train on batch t while block k+1 trains on batch t−1): which contiguous blocks each worker
+ * runs and with how many onnxruntime threads, so that the slowest stage — the pipeline's step time — is
  * as short as possible.
  */
 

@@ -7,7 +7,7 @@
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, accessSync, constants, writeSync, unlinkSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { removeStaleTempFiles } from '../util/fs.js';
+import { processAlive, removeStaleTempFiles } from '../util/fs.js';
 import { samePath } from '../util/paths.js';
 import { readCheckpoint } from './checkpoint.js';
 import type { FinetuneOptions, RunConfig } from './options.js';
@@ -76,15 +76,6 @@ interface LockRecord {
   started: string;
 }
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 function readLock(path: string): LockRecord | undefined {
   try {
     return JSON.parse(readFileSync(path, 'utf8')) as LockRecord;
@@ -115,7 +106,7 @@ function lock(dir: string): () => void {
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       const held = readLock(path);
-      const stale = held && held.host === record.host && !alive(held.pid);
+      const stale = held && held.host === record.host && !processAlive(held.pid);
       if (held && !stale)
         throw new RunFolderError(
           `${dir} is in use by another sff-finetune run (PID ${held.pid}${held.host !== record.host ? ` on ${held.host}` : ''}, started ${held.started}). ` +

@@ -19,7 +19,8 @@ export function writeFileAtomic(path: string, data: Uint8Array | string): void {
   }
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process with this PID exists (EPERM: it exists but belongs to another user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -23,6 +23,16 @@ export type StridedInputForm = 'auto' | 'convtranspose' | 'zero-insert';
 export type MaxPoolInputForm = 'auto' | 'scatter' | 'mask';
 
 /**
+ * Where Relu's and Clip's input gradient reads its mask: 'input' (x > 0, lo < x < hi) or
+ * 'output' (y > 0, lo < y < hi: the same mask, since y is x clipped). Reading the output leaves
+ * the producer's value with one consumer, the activation, so onnxruntime can fuse a Conv with
+ * the Relu/Clip after it (FusedConv) in the training forward, as it does at inference, and the
+ * pre-activation need not stay alive until the backward pass. Measured a tie (speed and peak RSS,
+ * bench/README.md), so the default stays 'input'.
+ */
+export type ActivationMaskForm = 'input' | 'output';
+
+/**
  * Which of several equivalent formulations a rule emits where an op's gradient has more than
  * one: the maths is the same, the speed depends on shapes and runtime. Chosen per
  * `buildGradients` call, so a bench can build variants side by side in one process.
@@ -32,6 +42,7 @@ export interface GradFormulations {
   convWeight: ConvWeightForm;
   stridedConvInput: StridedInputForm;
   maxPoolInput: MaxPoolInputForm;
+  activationMask: ActivationMaskForm;
 }
 
 /** The formulations that measured fastest on the bench (bench/README.md, README "Where the time goes"). */
@@ -40,6 +51,7 @@ export const DEFAULT_FORMULATIONS: Readonly<GradFormulations> = Object.freeze({
   convWeight: 'auto',
   stridedConvInput: 'convtranspose',
   maxPoolInput: 'scatter',
+  activationMask: 'input',
 });
 
 /**

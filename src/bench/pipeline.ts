@@ -3,7 +3,8 @@
  * number of onnxruntime threads: training images/s of
  *  - serial: every block on the main thread, each session on all T threads;
  *  - pipeline-1: one worker holding every block on T threads (the cost of the worker machinery);
- *  - pipeline-2: two workers, stages and threads balanced on measured block costs.
+ *  - pipeline-2: two workers, stages and threads balanced on measured block costs;
+ *  - bp: BP's train step (whole network, one session on T threads), for SFF ÷ BP per round.
  * Each measurement runs in its own child process (its own peak RSS), and the modes alternate
  * round after round (serial, pipeline-1, pipeline-2, serial, …) so that a machine whose load drifts
  * weighs on all of them alike; each round's ratio is kept and their spread reported.
@@ -27,8 +28,9 @@ import { amdahlCost, balanceStages, evenStages, formatPlan, type StagePlan } fro
 import { benchRunConfig, randomInput, type ThroughputCase } from './throughput.js';
 import { childMain, hwmMB, maxRssMB, resetPeakRss, runChild } from './child.js';
 
-export type PipelineMode = 'serial' | 'pipeline-1' | 'pipeline-2';
-export const PIPELINE_MODES: PipelineMode[] = ['serial', 'pipeline-1', 'pipeline-2'];
+/** 'bp': BP's train step (the whole network as one block) on all T threads, the speed SFF is held to. */
+export type PipelineMode = 'serial' | 'pipeline-1' | 'pipeline-2' | 'bp';
+export const PIPELINE_MODES: PipelineMode[] = ['serial', 'pipeline-1', 'pipeline-2', 'bp'];
 
 export interface PipelineMeasureSpec extends ThroughputCase {
   mode: PipelineMode;
@@ -61,11 +63,11 @@ const median = (a: number[]) => {
   return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : NaN;
 };
 
-/** The trainer's SFF blocks for a case, as workers receive them. */
-async function caseBlocks(c: ThroughputCase): Promise<{ blocks: WorkerBlock[]; inputDims: number[] }> {
+/** The trainer's blocks for a case (SFF's, or BP's single one), as workers receive them. */
+async function caseBlocks(c: ThroughputCase, method: 'sff' | 'bp'): Promise<{ blocks: WorkerBlock[]; inputDims: number[] }> {
   const pm = await prepareModel(c.model, { imageSize: c.imageSize });
   const J = 10;
-  const cfg = benchRunConfig('sff', J, c.imageSize, c.batch, pm.fromScratch);
+  const cfg = benchRunConfig(method, J, c.imageSize, c.batch, pm.fromScratch);
   const blocks: WorkerBlock[] = [];
   for (const stage of planStages(pm, cfg)) blocks.push((await buildBlockGraphs(blocks.length, stage, { classes: J, batchSize: c.batch, lr: cfg.lr, withEval: true })).graphs);
   return { blocks, inputDims: pm.inputShape };
@@ -74,13 +76,13 @@ async function caseBlocks(c: ThroughputCase): Promise<{ blocks: WorkerBlock[]; i
 /** One mode of one case, in this process. */
 export async function measurePipeline(spec: PipelineMeasureSpec): Promise<PipelineMeasurement> {
   const t0 = performance.now();
-  const { blocks, inputDims } = await caseBlocks(spec);
+  const { blocks, inputDims } = await caseBlocks(spec, spec.mode === 'bp' ? 'bp' : 'sff');
   const B = spec.batch;
   const x = randomInput(B * numElements(inputDims));
   const labels = BigInt64Array.from({ length: B }, (_, i) => BigInt(i % 10));
   let executor: BlockExecutor;
   let plan: StagePlan[];
-  if (spec.mode === 'serial') {
+  if (spec.mode === 'serial' || spec.mode === 'bp') {
     executor = new SerialExecutor(await Promise.all(blocks.map((b) => runnerFor(b, { threads: spec.threads, memArena: false }))));
     plan = [{ first: 0, last: blocks.length - 1, threads: spec.threads }];
   } else if (spec.mode === 'pipeline-1') {
@@ -170,9 +172,18 @@ export interface PipelineCaseReport extends ThroughputCase {
   /** Per mode: median img/s over rounds, and peak RSS (max over rounds). */
   modes: Record<PipelineMode, { imagesPerSecond: number; msPerStep: number; peakRssMB: number; stepPeakRssMB: number }>;
   /** Speed-up over serial per round and its median; `unstable` when the rounds' spread exceeds 10%. */
-  speedup: Record<'pipeline-1' | 'pipeline-2', { perRound: number[]; median: number; spread: number; unstable: boolean }>;
+  speedup: Record<'pipeline-1' | 'pipeline-2', RoundRatio>;
+  /** SFF (serial, and pipelined on 2 workers) ÷ BP, img/s, per round and median. */
+  vsBp: Record<'serial' | 'pipeline-2', RoundRatio>;
   plan: string[];
   scaling: ReturnType<typeof scalingModel>;
+}
+
+export interface RoundRatio {
+  perRound: number[];
+  median: number;
+  spread: number;
+  unstable: boolean;
 }
 
 export interface PipelineReport {
@@ -205,8 +216,8 @@ export async function runPipelineBench(opts: { cases: ThroughputCase[]; threads:
         return [mode, { imagesPerSecond: round(median(ms.map((m) => m.imagesPerSecond))), msPerStep: round(median(ms.map((m) => m.msPerStep))), peakRssMB: Math.max(...ms.map((m) => m.peakRssMB)), stepPeakRssMB: Math.max(...ms.map((m) => m.stepPeakRssMB)) }];
       }),
     ) as PipelineCaseReport['modes'];
-    const speedOf = (mode: 'pipeline-1' | 'pipeline-2') => {
-      const perRound = rounds.map((row) => round(row.find((m) => m.mode === mode)!.imagesPerSecond / row.find((m) => m.mode === 'serial')!.imagesPerSecond, 3));
+    const speedOf = (mode: PipelineMode, over: PipelineMode = 'serial'): RoundRatio => {
+      const perRound = rounds.map((row) => round(row.find((m) => m.mode === mode)!.imagesPerSecond / row.find((m) => m.mode === over)!.imagesPerSecond, 3));
       const med = median(perRound);
       const spread = round((Math.max(...perRound) - Math.min(...perRound)) / med, 3);
       return { perRound, median: round(med, 3), spread, unstable: spread > 0.1 };
@@ -220,6 +231,7 @@ export async function runPipelineBench(opts: { cases: ThroughputCase[]; threads:
       rounds,
       modes,
       speedup: { 'pipeline-1': speedOf('pipeline-1'), 'pipeline-2': speedOf('pipeline-2') },
+      vsBp: { serial: speedOf('serial', 'bp'), 'pipeline-2': speedOf('pipeline-2', 'bp') },
       plan: formatPlan(p2.plan, p2.blocks),
       scaling: scalingModel(ms1, msTmed, opts.threads),
     };
@@ -237,15 +249,16 @@ export function pipelineMarkdown(r: PipelineReport): string {
   const out = [
     `Measured ${r.date.slice(0, 10)}, ${r.threads} threads in all per mode, load average at start ${r.loadAverage.join(' / ')}.`,
     '',
-    '| case | serial img/s | 1 worker img/s (× serial) | 2 workers img/s (× serial) | spread | peak RSS serial / 2 workers MB |',
-    '|---|---|---|---|---|---|',
+    '| case | serial img/s | 1 worker img/s (× serial) | 2 workers img/s (× serial) | spread | BP img/s | SFF ÷ BP serial / 2 workers | peak RSS serial / 2 workers / BP MB |',
+    '|---|---|---|---|---|---|---|---|',
   ];
   for (const c of r.cases) {
     const s1 = c.speedup['pipeline-1'];
     const s2 = c.speedup['pipeline-2'];
+    const flag = (x: RoundRatio) => `${x.median}${x.unstable ? ' ⚠' : ''}`;
     out.push(
       `| ${short(c.model)} ${c.imageSize} b${c.batch} | ${c.modes.serial.imagesPerSecond} | ${c.modes['pipeline-1'].imagesPerSecond} (${s1.median}×) | ${c.modes['pipeline-2'].imagesPerSecond} (${s2.median}×) | ` +
-        `${(s2.spread * 100).toFixed(0)}%${s2.unstable ? ' ⚠' : ''} | ${c.modes.serial.peakRssMB} / ${c.modes['pipeline-2'].peakRssMB} |`,
+        `${(s2.spread * 100).toFixed(0)}%${s2.unstable ? ' ⚠' : ''} | ${c.modes.bp.imagesPerSecond} | ${flag(c.vsBp.serial)} / ${flag(c.vsBp['pipeline-2'])} | ${c.modes.serial.peakRssMB} / ${c.modes['pipeline-2'].peakRssMB} / ${c.modes.bp.peakRssMB} |`,
     );
   }
   out.push('', '| case | model: cores → workers, speed-up over serial on the same cores |', '|---|---|');

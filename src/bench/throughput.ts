@@ -88,6 +88,8 @@ export interface MeasureSpec extends ThroughputCase {
   profile?: boolean;
   /** SFF's cheaper head (`--head-pool`). */
   headPool?: HeadPoolSetting;
+  /** Gradient formulations (default: the project's). */
+  formulations?: Partial<GradFormulations>;
 }
 
 export interface Measurement extends MeasureSpec {
@@ -323,7 +325,7 @@ export async function buildVariant(spec: VariantSpec, c: ThroughputCase, env: Bu
 
 function variantOfMode(spec: MeasureSpec): VariantSpec {
   if (spec.mode === 'forward') return { name: 'forward', kind: 'forward' };
-  return { name: spec.mode, kind: 'train', setup: { method: spec.mode, ...(spec.headPool ? { headPool: spec.headPool } : {}) } };
+  return { name: spec.mode, kind: 'train', setup: { method: spec.mode, ...(spec.headPool ? { headPool: spec.headPool } : {}), ...(spec.formulations ? { formulations: spec.formulations } : {}) } };
 }
 
 /** One measurement, in this process (the memory matrix and the profiles: one variant per process). */

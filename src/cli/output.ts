@@ -3,7 +3,7 @@
  * everything for people (progress, logs, warnings) on stderr, silenced by --quiet and detailed
  * by --verbose. Every command reads these three global flags through here.
  */
-import type { Verbosity } from '../train/report.js';
+import { createReporter, type Verbosity } from '../train/report.js';
 
 export interface OutputArgs {
   json?: boolean;
@@ -23,4 +23,13 @@ export function printResult(a: OutputArgs, value: unknown, human: () => string):
 /** A line for people (stderr), unless --quiet. */
 export function note(a: OutputArgs, line: string): void {
   if (!a.quiet) process.stderr.write(line + '\n');
+}
+
+/**
+ * The renderer of a command's events on stderr (bar on a terminal, plain lines elsewhere).
+ * SFF_PROGRESS_SECONDS: seconds between plain progress lines when stderr is not a terminal (default 10).
+ */
+export function stderrReporter(verbosity: Verbosity): ReturnType<typeof createReporter> {
+  const interval = Number(process.env.SFF_PROGRESS_SECONDS);
+  return createReporter({ stream: process.stderr, verbosity, ...(Number.isFinite(interval) && interval >= 0 ? { plainInterval: interval } : {}) });
 }

@@ -11,6 +11,8 @@ import { accuracy } from '../sff/ensemble.js';
 import { parseSplit } from '../data/split.js';
 import { createSession, type RuntimeOptions } from '../runtime/session.js';
 import { imagesTensor } from '../runtime/tensors.js';
+import { RunProgress } from '../train/progress.js';
+import type { ProgressEvent } from '../train/events.js';
 
 export interface EvalOptions extends RuntimeOptions {
   data: string;
@@ -26,6 +28,8 @@ export interface EvalOptions extends RuntimeOptions {
   cacheDir?: string;
   /** Output to score (default `scores`, else the model's first output). */
   output?: string;
+  /** Progress of decoding the images and of scoring them (phases `decode` and `evaluate`), as in training. */
+  onProgress?: (e: ProgressEvent) => void;
 }
 
 export interface EvalReport {
@@ -51,6 +55,8 @@ export async function evaluateModel(modelPath: string, opts: EvalOptions): Promi
   const explicit = parseImageSize(opts.imageSize);
   const size: [number, number] = pre?.size ?? chooseImageSize(model, input.name, shape, explicit ? { explicit } : {}).size;
   const normalize = opts.normalize ?? (pre ? `${pre.mean.join(',')}/${pre.std.join(',')}` : DATA_DEFAULTS.normalize);
+  const progress = new RunProgress((e) => opts.onProgress?.(e));
+  let decode: ReturnType<RunProgress['phase']> | undefined;
   const data = await prepareData({
     path: opts.data,
     imageSize: size,
@@ -59,7 +65,9 @@ export async function evaluateModel(modelPath: string, opts: EvalOptions): Promi
     seed: opts.seed ?? 0,
     ...(opts.shares ? parseSplit(opts.shares) : { valFraction: opts.valFraction ?? DATA_DEFAULTS.valFraction }),
     ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
+    ...(opts.onProgress ? { onProgress: (done: number, total: number) => (decode ??= progress.phase('decode', total, 'images')).update(done) } : {}),
   });
+  decode?.end();
   const modelClasses: string[] | undefined = classesMeta ? JSON.parse(classesMeta) : undefined;
   // Map the dataset's labels to the model's output indices by class name.
   const labelMap = data.classes.map((c, i) => {
@@ -78,9 +86,11 @@ export async function evaluateModel(modelPath: string, opts: EvalOptions): Promi
   const rows: Float32Array[] = [];
   const blockRows: Float32Array[][] = blockOutputs.map(() => []);
   let J = 0;
+  const batchSize = opts.batchSize ?? 64;
+  const scoring = progress.phase('evaluate', sets.reduce((n, s) => n + s.count, 0), 'images');
   for (const set of sets) {
     const dims = [set.channels, set.height, set.width];
-    for await (const batch of batches(set, { batchSize: opts.batchSize ?? 64, shuffle: false, seed: 0, epoch: 0, mean: data.preprocess.mean, std: data.preprocess.std })) {
+    for await (const batch of batches(set, { batchSize, shuffle: false, seed: 0, epoch: 0, mean: data.preprocess.mean, std: data.preprocess.std })) {
       const x = imagesTensor(batch.x, batch.n, dims);
       const out = await session.run({ [input.name]: x });
       const s = out[output];
@@ -89,8 +99,10 @@ export async function evaluateModel(modelPath: string, opts: EvalOptions): Promi
       rows.push(Float32Array.from(s.data as Float32Array));
       blockOutputs.forEach((b, k) => blockRows[k]!.push(Float32Array.from(out[b]!.data as Float32Array)));
       for (let i = 0; i < batch.n; i++) labels.push(labelMap[Number(batch.y[i])]!);
+      scoring.update(labels.length);
     }
   }
+  scoring.end();
   await session.release();
   const concat = (parts: Float32Array[]) => {
     const all = new Float32Array(parts.reduce((a, p) => a + p.length, 0));

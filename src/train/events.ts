@@ -8,8 +8,8 @@ import type { RunConfig } from './runConfig.js';
 import type { LatencyNote } from '../export/latency.js';
 import type { TestMetrics } from './testReport.js';
 
-/** The long phases of a run, in order. */
-export type Phase = 'decode' | 'build' | 'train' | 'validate' | 'export-check';
+/** The long phases of a run, in order (`evaluate`: scoring an exported model, `sff-finetune eval`). */
+export type Phase = 'decode' | 'build' | 'train' | 'validate' | 'export-check' | 'evaluate';
 
 export interface ProgressEvent {
   type: 'progress';

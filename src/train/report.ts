@@ -28,6 +28,7 @@ const PHASE_LABEL: Record<ProgressEvent['phase'], string> = {
   train: 'train',
   validate: 'validate',
   'export-check': 'export check',
+  evaluate: 'evaluate',
 };
 
 function pct(x: number): string {

@@ -1,4 +1,4 @@
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { f } from '../../src/ir/attrs.js';
 import { checkGradients, randomFloats } from './harness.js';
 
@@ -13,29 +13,51 @@ function awayFrom(n: number, seed: number, kinks: number[], lo = -2, hi = 2, gap
 const tol = { eps: 1e-3, rtol: 1e-2, atol: 1e-3 };
 
 describe('element-wise gradient rules (central differences)', () => {
-  it('Relu, away from the kink', async () => {
-    await checkGradients({ ...tol, inputs: { x: { dims: [2, 3, 4], data: awayFrom(24, 1, [0]), trainable: true } }, build: (b, i) => b.op('Relu', [i.x!]) });
-  });
+  for (const activationMask of ['output', 'input'] as const) {
+    it(`Relu, away from the kink (mask read from the ${activationMask})`, async () => {
+      await checkGradients({ ...tol, formulations: { activationMask }, inputs: { x: { dims: [2, 3, 4], data: awayFrom(24, 1, [0]), trainable: true } }, build: (b, i) => b.op('Relu', [i.x!]) });
+    });
 
-  it('Clip with min/max inputs (opset 17) and attributes (opset 10)', async () => {
-    const data = awayFrom(24, 2, [-0.5, 0.7]);
-    await checkGradients({
-      ...tol,
-      inputs: { x: { dims: [4, 6], data, trainable: true } },
-      build: (b, i) => b.op('Clip', [i.x!, b.constFloat([-0.5]), b.constFloat([0.7])]),
+    it(`Clip with min/max inputs (opset 17) and attributes (opset 10) (mask read from the ${activationMask})`, async () => {
+      const data = awayFrom(24, 2, [-0.5, 0.7]);
+      const formulations = { activationMask };
+      await checkGradients({
+        ...tol,
+        formulations,
+        inputs: { x: { dims: [4, 6], data, trainable: true } },
+        build: (b, i) => b.op('Clip', [i.x!, b.constFloat([-0.5]), b.constFloat([0.7])]),
+      });
+      await checkGradients({
+        ...tol,
+        formulations,
+        opset: 10,
+        inputs: { x: { dims: [4, 6], data, trainable: true } },
+        build: (b, i) => b.op('Clip', [i.x!], { min: -0.5, max: 0.7 }),
+      });
+      // Only a max, only a min.
+      for (const bounds of [['', 0.7], [-0.5, '']] as const)
+        await checkGradients({
+          ...tol,
+          formulations,
+          inputs: { x: { dims: [4, 6], data, trainable: true } },
+          build: (b, i) => b.op('Clip', [i.x!, ...bounds.map((v) => (v === '' ? '' : b.constFloat([v])))]),
+        });
     });
-    await checkGradients({
-      ...tol,
-      opset: 10,
-      inputs: { x: { dims: [4, 6], data, trainable: true } },
-      build: (b, i) => b.op('Clip', [i.x!], { min: -0.5, max: 0.7 }),
-    });
-    // Only a max.
-    await checkGradients({
-      ...tol,
-      inputs: { x: { dims: [4, 6], data, trainable: true } },
-      build: (b, i) => b.op('Clip', [i.x!, '', b.constFloat([0.7])]),
-    });
+  }
+
+  it("Conv → Relu: with the mask read from the Relu's output, the Conv's output feeds the Relu alone (fusable)", async () => {
+    const consumersOfConv = async (activationMask: 'input' | 'output') => {
+      const r = await checkGradients({
+        ...tol,
+        formulations: { activationMask },
+        inputs: { x: { dims: [1, 2, 4, 4], trainable: false }, w: { dims: [3, 2, 3, 3], trainable: true } },
+        build: (b, i) => b.op('Relu', [b.op('Conv', [i.x!, i.w!], { kernel_shape: [3, 3], pads: [1, 1, 1, 1] })]),
+      });
+      const conv = r.graph.nodes.find((n) => n.opType === 'Conv' && !n.name.startsWith('/grad'))!;
+      return r.graph.nodes.filter((n) => n.inputs.includes(conv.outputs[0]!)).map((n) => n.opType);
+    };
+    expect(await consumersOfConv('output')).toEqual(['Relu']);
+    expect((await consumersOfConv('input')).sort()).toEqual(['Greater', 'Relu']);
   });
 
   it('Clip gradient w.r.t. trainable min and max', async () => {

@@ -3,6 +3,10 @@ import { describe, expect, it } from 'vitest';
 import { optionsFromConfigFile } from '../../src/train/configFile.js';
 import { OptionError } from '../../src/train/options.js';
 import { closest, withOptionSuggestions } from '../../src/cli/suggest.js';
+import { readOptionsFile, trainOptions } from '../../src/cli/commands/train.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 describe('optionsFromConfigFile', () => {
   it("reads a run's config.json: options, set runtime choices, a square image size; drops classes", () => {
@@ -36,6 +40,38 @@ describe('optionsFromConfigFile', () => {
     expect(() => optionsFromConfigFile({ epoch: 3 }, 'o.json')).toThrow(/o\.json: unknown option 'epoch'/);
     expect(() => optionsFromConfigFile([1], 'o.json')).toThrow(/expected an object/);
     expect(() => optionsFromConfigFile({ imageSize: [32, 48] }, 'o.json')).toThrow(/not square/);
+  });
+});
+
+describe('readOptionsFile (--config FILE)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'sff-config-'));
+  const write = (name: string, text: string) => {
+    const path = join(dir, name);
+    writeFileSync(path, text);
+    return path;
+  };
+
+  it('reads YAML with flag names or option names, and the same options as JSON', () => {
+    const yaml = write('run.yaml', '# transfer run\nmodel: m.onnx\ndata: imgs\nbatch-size: 16\nlr: 3.0e-4\nlabel-smoothing: 0.1\nsplit: 70/15/15\nfreeze:\n  - stem\n');
+    const json = write('run.json', JSON.stringify({ model: 'm.onnx', data: 'imgs', batchSize: 16, lr: 3e-4, labelSmoothing: 0.1, split: '70/15/15', freeze: ['stem'] }));
+    const fromYaml = readOptionsFile(yaml);
+    expect(fromYaml).toEqual({ model: 'm.onnx', data: 'imgs', batchSize: 16, lr: 3e-4, labelSmoothing: 0.1, split: '70/15/15', freeze: ['stem'] });
+    expect(readOptionsFile(json)).toEqual(fromYaml);
+  });
+
+  it('lets flags given on the command line win over the file', () => {
+    const file = readOptionsFile(write('base.yml', 'model: m.onnx\ndata: imgs\nepochs: 7\nlr: 0.01\n'));
+    const o = trainOptions({ lr: 0.002 } as Parameters<typeof trainOptions>[0], file);
+    expect(o.epochs).toBe(7);
+    expect(o.lr).toBe(0.002);
+    expect(o.model).toBe('m.onnx');
+  });
+
+  it('names the file and the format when it does not parse, and an unknown key', () => {
+    const bad = write('bad.yaml', 'lr: [1e-3\n');
+    expect(() => readOptionsFile(bad)).toThrow(new RegExp(`--config ${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid YAML`));
+    expect(() => readOptionsFile(write('bad.json', '{lr: 1}'))).toThrow(/bad\.json: not valid JSON/);
+    expect(() => readOptionsFile(write('typo.yaml', 'epoch: 3\n'))).toThrow(/typo\.yaml: unknown option 'epoch'/);
   });
 });
 

@@ -95,8 +95,11 @@ describe('sff-finetune CLI conventions', () => {
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/top-1 [\d.]+% on 1000 images/);
-    const j = await run(['eval', join(first, 'model.onnx'), '--data', 'builtin:shapes', '--split', 'val', '--json']);
+    const j = await run(['eval', join(first, 'model.onnx'), '--data', 'builtin:shapes', '--split', 'val', '--json'], { SFF_PROGRESS_SECONDS: '0' });
     expect(JSON.parse(j.stdout).accuracy).toBeCloseTo(firstJson.exportCheck.accuracy, 6);
+    // eval reports its long phases on stderr as training does (plain lines off a terminal;
+    // builtin:shapes is rendered, not decoded, so scoring is the only phase here).
+    expect(j.stderr).toMatch(/\[progress\] evaluate\s+\d+\/1000 images/);
     const c = await run(['create', 'cnn', '-o', join(tmp(), 'cnn.onnx'), '--json']);
     expect(JSON.parse(c.stdout)).toMatchObject({ kind: 'cnn' });
   }, 60_000);

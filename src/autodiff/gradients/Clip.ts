@@ -5,6 +5,8 @@ import type { GradRule } from '../types.js';
 /**
  * y = min(max(x, lo), hi): dx = dy where lo < x < hi. lo/hi are inputs from
  * opset 11 (attributes before); their gradients collect dy where x is clipped.
+ * lo < x < hi exactly where lo < y < hi (y is x clipped; with lo ≥ hi neither holds), so dx's
+ * mask may read y (GradFormulations.activationMask), which lets a Conv before the Clip fuse with it.
  */
 export const Clip: GradRule = (ctx) => {
   const dy = ctx.gradOutput(0);
@@ -23,10 +25,11 @@ export const Clip: GradRule = (ctx) => {
   const out: (string | undefined)[] = node.inputs.map(() => undefined);
   const zero = scalar(b, 0);
   if (ctx.needsGrad(0)) {
+    const masked = ctx.formulations.activationMask === 'output' ? node.outputs[0]! : x;
     let mask: string | undefined;
-    if (lo) mask = b.op('Greater', [x, lo]);
+    if (lo) mask = b.op('Greater', [masked, lo]);
     if (hi) {
-      const below = b.op('Less', [x, hi]);
+      const below = b.op('Less', [masked, hi]);
       mask = mask ? b.op('And', [mask, below]) : below;
     }
     out[0] = mask ? b.op('Where', [mask, dy, zero]) : dy;

@@ -3,7 +3,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { evaluateModel, type EvalReport } from '../../eval/evaluateModel.js';
-import { note, printResult, type OutputArgs } from '../output.js';
+import { note, printResult, stderrReporter, verbosityOf, type OutputArgs } from '../output.js';
 import { DEVICE_HELP } from '../../runtime/providers.js';
 import { parseImageSize } from '../../import/index.js';
 
@@ -55,6 +55,8 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
       ...(argv['batch-size'] ? { batchSize: argv['batch-size'] } : {}),
       ...(argv.device ? { device: argv.device } : {}),
       ...(argv.threads ? { threads: argv.threads } : {}),
+      // Progress (decode, evaluate) on stderr, as in training: stdout keeps only the result.
+      onProgress: stderrReporter(verbosityOf(argv)),
     });
     if (argv.out) {
       writeFileSync(resolve(argv.out), JSON.stringify(r, null, 2) + '\n');

@@ -1,17 +1,18 @@
 /** `sff-finetune [model] --data DIR …`: the main job. With no arguments, a short built-in demo. */
 import { existsSync, readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
 import type { Argv, CommandModule } from 'yargs';
 import { finetune, type FinetuneResult } from '../../train/finetune.js';
 import { DEVICE_HELP } from '../../runtime/providers.js';
 import type { FinetuneOptions } from '../../train/options.js';
 import { optionsFromConfigFile } from '../../train/configFile.js';
-import { createReporter, formatEvent } from '../../train/report.js';
+import { formatEvent } from '../../train/report.js';
 import { NORMALIZE_PRESETS } from '../../data/preprocess.js';
 import { validateFinetuneOptions } from '../../train/validate.js';
 import { UsageError } from '../errors.js';
 import { parsePipeline } from '../../train/pipeline/executor.js';
 import { closest } from '../suggest.js';
-import { printResult, verbosityOf, type OutputArgs } from '../output.js';
+import { printResult, stderrReporter, verbosityOf, type OutputArgs } from '../output.js';
 import { parseImageSize } from '../../import/index.js';
 
 export const DEMO = { model: 'builtin:cnnb', data: 'builtin:shapes', epochs: 3, out: 'artifacts/demo' } as const;
@@ -135,7 +136,11 @@ export function trainOptions(argv: TrainArgs, file: Partial<FinetuneOptions> = {
   return validateFinetuneOptions(o, 'cli');
 }
 
-/** Reads `--config FILE` (JSON: a run's config.json, or an object of library option names). */
+/**
+ * Reads `--config FILE`: JSON (a run's config.json, or an object of options) or, by its
+ * `.yaml`/`.yml` extension, YAML. Keys are library option names (`batchSize`) or flag names
+ * (`batch-size`).
+ */
 export function readOptionsFile(path: string): Partial<FinetuneOptions> {
   let text: string;
   try {
@@ -143,13 +148,21 @@ export function readOptionsFile(path: string): Partial<FinetuneOptions> {
   } catch (e) {
     throw new UsageError(`--config ${path}: cannot read it (${(e as Error).message})`);
   }
+  const isYaml = /\.ya?ml$/i.test(path);
   let parsed: unknown;
   try {
-    parsed = JSON.parse(text);
+    parsed = isYaml ? parseYaml(text) : JSON.parse(text);
   } catch (e) {
-    throw new UsageError(`--config ${path}: not valid JSON (${(e as Error).message}); options files are JSON, such as a run's config.json`);
+    const what = isYaml ? 'YAML' : 'JSON';
+    throw new UsageError(`--config ${path}: not valid ${what} (${(e as Error).message.split('\n')[0]}); options files are JSON (such as a run's config.json) or YAML (.yaml, .yml)`);
   }
-  return optionsFromConfigFile(parsed, path);
+  return optionsFromConfigFile(camelKeys(parsed), path);
+}
+
+/** `batch-size: 64` reads as `batchSize: 64`, so a config file can use the flags' names. */
+function camelKeys(parsed: unknown): unknown {
+  if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) return parsed;
+  return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [k.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()), v]));
 }
 
 /** The JSON result of a run (--json). */
@@ -191,7 +204,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .positional('model', { type: 'string', describe: 'model.onnx, or builtin:cnn|cnnb|resnet18|mobilenetv3-small' })
       .option('data', { type: 'string', group: G.run, describe: 'image folder, CIFAR binaries, IDX files, or builtin:shapes' })
       .option('out', { alias: 'o', type: 'string', group: G.run, describe: 'run folder', defaultDescription: 'artifacts/<model>' })
-      .option('config', { type: 'string', group: G.run, describe: "options file (JSON): a run's config.json or {\"lr\": 1e-3, …}; flags given override it" })
+      .option('config', { type: 'string', group: G.run, describe: "options file, JSON (a run's config.json, or {\"lr\": 1e-3, …}) or YAML (.yaml/.yml; keys as options or flags: batch-size: 64); flags given override it" })
       .option('resume', { type: 'string', group: G.run, describe: 'continue the run in this folder from its last finished epoch' })
       .option('overwrite', { type: 'boolean', group: G.run, describe: 'start afresh in a non-empty or finished output folder, replacing its run' })
       .option('method', { type: 'string', group: G.run, choices: ['sff', 'bp', 'cwc'], describe: 'sff, or a baseline: bp (end-to-end backprop), cwc (CwC-mod)', defaultDescription: 'sff' })
@@ -243,9 +256,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
     if (command) throw new UsageError(`unknown command '${argv.model}': did you mean 'sff-finetune ${command}'? (or give an existing model file)`);
     const file = argv.config ? readOptionsFile(argv.config) : {};
     const verbosity = verbosityOf(argv);
-    // SFF_PROGRESS_SECONDS: seconds between plain progress lines when stderr is not a terminal (default 10).
-    const interval = Number(process.env.SFF_PROGRESS_SECONDS);
-    const stderr = createReporter({ stream: process.stderr, verbosity, ...(Number.isFinite(interval) && interval >= 0 ? { plainInterval: interval } : {}) });
+    const stderr = stderrReporter(verbosity);
     const opts = trainOptions(argv, file);
     // The run's summary is its result: stdout (unless --json); everything else goes to stderr.
     opts.onEvent = (e) => (e.type === 'summary' ? undefined : stderr(e));

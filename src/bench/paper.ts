@@ -182,7 +182,7 @@ export function defaultPaperOptions(over: Partial<PaperOptions> = {}): PaperOpti
     dataCifar: resolve('../shared/data/cifar10-train'),
     dataImagenette: resolve('../shared/data/imagenette-train-3000'),
     transferModel: resolve('../shared/models/mobilenet_v3_large_minimalistic_224_float.onnx'),
-    transferLr: { bp: [1e-4, 3e-5], sff: [3e-4, 1e-3] },
+    transferLr: { bp: [1e-4, 3e-5], sff: [3e-5, 3e-4] },
     resultsDir: resolve('bench/results'),
     workDir: resolve('artifacts/bench', name),
     ...over,

@@ -19,7 +19,7 @@ describe('bench suites', () => {
     const runs = planPaperRuns(defaultPaperOptions({ suites: ['small', 'transfer'] }));
     expect(runs.filter((r) => r.suite === 'small').map((r) => r.options.subset)).toEqual([1000, 1000, 1000, 1000]);
     const t = runs.filter((r) => r.suite === 'transfer');
-    expect(t.map((r) => `${r.method}:${r.lr}`)).toEqual(['bp:0.0001', 'bp:0.00003', 'sff:0.0003', 'sff:0.001']);
+    expect(t.map((r) => `${r.method}:${r.lr}`)).toEqual(['bp:0.0001', 'bp:0.00003', 'sff:0.00003', 'sff:0.0003']);
     expect(t[0]!.options.normalize).toBe('0.50196,0.50196,0.50196/0.49804,0.49804,0.49804');
     expect(t[0]!.options.model).toMatch(/mobilenet_v3_large_minimalistic_224_float\.onnx$/);
   });

@@ -17,7 +17,7 @@ import { BlockRunner } from '../../src/train/runner.js';
 import { createSession } from '../../src/runtime/session.js';
 import { evaluateModel } from '../../src/eval/evaluateModel.js';
 import { toyBatch } from '../baselines/helpers.js';
-import type { RunConfig } from '../../src/train/options.js';
+import { resolveConfig, TRAIN_DEFAULTS, type RunConfig } from '../../src/train/options.js';
 import type { PreparedModel } from '../../src/train/model.js';
 import { matchPretrainedClassifier, type MatchedClassifier } from '../../src/train/classifierInit.js';
 import { prepareData } from '../../src/data/index.js';
@@ -118,6 +118,23 @@ describe("the network's own head as a final SFF block", () => {
   it('is refused, with the reason, where the head has nothing before its classifier', async () => {
     await expect(finetune({ model: 'builtin:cnnb', data: 'builtin:shapes', imageSize: 16, epochs: 1, maxStepsPerEpoch: 1, headBlock: true, quiet: true, noExport: true, out: mkdtempSync(join(tmpdir(), 'sff-hb-')) })).rejects.toThrow(/--head-block/);
   }, 60_000);
+});
+
+describe('defaults for a pretrained graph', () => {
+  const facts = (fromScratch: boolean, withHead = true) => ({ imageSize: [224, 224] as [number, number], fromScratch, shortName: 'm', normalize: undefined, blocks: [1, 2, 3, 4, 5], ...(withHead ? { headBlock: {} } : {}) });
+  const resolve = (o: Record<string, unknown>, fromScratch = false, withHead = true) => resolveConfig({ model: 'm.onnx', data: 'd', ...o }, facts(fromScratch, withHead), ['a', 'b']);
+
+  it('runs the head block at the lower learning rate that keeps its start, with weighted ensembling; 3e-4 without it', () => {
+    const on = resolve({});
+    expect(on.headBlock).toBe(true);
+    expect(on.lr).toBe(TRAIN_DEFAULTS.lr.pretrainedHeadBlock);
+    expect(on.ensemble).toBe('weighted');
+    expect(resolve({ headBlock: false }).lr).toBe(TRAIN_DEFAULTS.lr.pretrained);
+    expect(resolve({}, false, false).lr).toBe(TRAIN_DEFAULTS.lr.pretrained);
+    expect(resolve({ method: 'bp' }).lr).toBe(TRAIN_DEFAULTS.lr.pretrained);
+    expect(resolve({}, true, false).lr).toBe(TRAIN_DEFAULTS.lr.fromScratch);
+    expect(resolve({ lr: 1e-4 }).lr).toBe(1e-4);
+  });
 });
 
 describe('label smoothing', () => {

@@ -71,7 +71,7 @@ export const benchCommand: CommandModule<object, BenchArgs> = {
       .option('data-imagenette', { type: 'string', describe: 'Imagenette image folder (default ../shared/data/imagenette-train-3000)' })
       .option('transfer-model', { type: 'string', describe: 'ImageNet-pretrained model for the transfer row (default ../shared/models/mobilenet_v3_large_minimalistic_224_float.onnx)' })
       .option('transfer-lr-bp', { type: 'string', describe: 'learning rates searched for BP in the transfer row (default 1e-4,3e-5)' })
-      .option('transfer-lr-sff', { type: 'string', describe: 'learning rates searched for SFF in the transfer row (default 3e-4,1e-3)' })
+      .option('transfer-lr-sff', { type: 'string', describe: 'learning rates searched for SFF in the transfer row (default 3e-5,3e-4)' })
       .option('name', { type: 'string', describe: 'results name: bench/results/<name>.json and .md (default: the suite)' })
       .option('max-steps', { type: 'number', describe: 'at most this many steps per epoch (quick runs)' })
       .option('methods', { type: 'string', describe: 'only these methods (comma-separated: bp,cwc,sff)' })

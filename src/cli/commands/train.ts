@@ -210,7 +210,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('method', { type: 'string', group: G.run, choices: ['sff', 'bp', 'cwc'], describe: 'sff, or a baseline: bp (end-to-end backprop), cwc (CwC-mod)', defaultDescription: 'sff' })
       .option('epochs', { type: 'number', group: G.train, describe: 'epochs', defaultDescription: '100' })
       .option('batch-size', { type: 'number', group: G.train, describe: 'images per step', defaultDescription: '128 for inputs ≤ 64 px, else 64' })
-      .option('lr', { type: 'number', group: G.train, describe: 'AdamW learning rate', defaultDescription: '1e-3 from scratch, 3e-4 pretrained' })
+      .option('lr', { type: 'number', group: G.train, describe: 'AdamW learning rate', defaultDescription: '1e-3 from scratch; pretrained 3e-5 with the head block, else 3e-4' })
       .option('weight-decay', { type: 'number', group: G.train, describe: 'AdamW weight decay', defaultDescription: '0' })
       .option('bn-momentum', { type: 'number', group: G.train, describe: "BatchNorm running-statistics momentum, PyTorch's convention", defaultDescription: "the graph's own" })
       .option('seed', { type: 'number', group: G.train, describe: 'split, shuffle and init seed', defaultDescription: '0' })

@@ -171,3 +171,12 @@ export function reductionAxes(ctx: GradContext, inputSince: number): { axes: num
 export function keepDimsGrad(b: GraphBuilder, dy: string, xShape: number[], axes: number[], keepdims: boolean): string {
   return keepdims ? dy : reshape(b, dy, keptShape(xShape, axes));
 }
+
+/**
+ * The value a clipping activation's (Relu, Clip) input gradient reads its mask from: its input x,
+ * or its output y, which is positive / inside the bounds exactly where x is
+ * (GradFormulations.activationMask).
+ */
+export function activationMaskSource(ctx: GradContext): string {
+  return ctx.formulations.activationMask === 'output' ? ctx.node.outputs[0]! : ctx.node.inputs[0]!;
+}

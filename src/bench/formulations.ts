@@ -27,9 +27,12 @@ export interface FormulationBench {
   rounds: number;
 }
 
+/** The formulations that set `key` to `form`, the rest left at the project's defaults. */
+const withForm = (key: keyof GradFormulations, form: string) => ({ [key]: form }) as Partial<GradFormulations>;
+
 export function formulationVariants(b: FormulationBench): { variants: VariantSpec[]; ratios: RatioSpec[] } {
   const name = (form: string) => `${b.method} ${b.key}=${form}`;
-  const variants: VariantSpec[] = b.forms.map((form) => ({ name: name(form), kind: 'train', setup: { method: b.method, formulations: { [b.key]: form } as Partial<GradFormulations> } }));
+  const variants: VariantSpec[] = b.forms.map((form) => ({ name: name(form), kind: 'train', setup: { method: b.method, formulations: withForm(b.key, form) } }));
   const [first, ...others] = b.forms;
   const ratios: RatioSpec[] = others.map((o) => ({ name: `${name(first!)} ÷ ${name(o)}`, num: name(first!), den: name(o), divisor: 1 }));
   return { variants, ratios };
@@ -47,7 +50,7 @@ export async function runFormulationBench(b: FormulationBench): Promise<Formulat
   const speed = await measureInterleavedInChild({ ...b.case, variants, ratios, memArena: false, threads: b.threads, warmup: 1, minRounds: b.rounds, maxRounds: b.rounds, maxSeconds: 0 });
   const memory: Measurement[] = [];
   for (const form of b.forms)
-    memory.push(await measureInChild({ ...b.case, mode: b.method, memArena: false, warmup: 1, reps: 2, threads: b.threads, formulations: { [b.key]: form } as Partial<GradFormulations> }));
+    memory.push(await measureInChild({ ...b.case, mode: b.method, memArena: false, warmup: 1, reps: 2, threads: b.threads, formulations: withForm(b.key, form) }));
   return { speed, memory };
 }
 

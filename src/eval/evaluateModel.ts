@@ -56,7 +56,7 @@ export async function evaluateModel(modelPath: string, opts: EvalOptions): Promi
   const size: [number, number] = pre?.size ?? chooseImageSize(model, input.name, shape, explicit ? { explicit } : {}).size;
   const normalize = opts.normalize ?? (pre ? `${pre.mean.join(',')}/${pre.std.join(',')}` : DATA_DEFAULTS.normalize);
   const progress = new RunProgress((e) => opts.onProgress?.(e));
-  let decode: ReturnType<RunProgress['phase']> | undefined;
+  const decode = progress.lazyPhase('decode', 'images');
   const data = await prepareData({
     path: opts.data,
     imageSize: size,
@@ -65,9 +65,9 @@ export async function evaluateModel(modelPath: string, opts: EvalOptions): Promi
     seed: opts.seed ?? 0,
     ...(opts.shares ? parseSplit(opts.shares) : { valFraction: opts.valFraction ?? DATA_DEFAULTS.valFraction }),
     ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
-    ...(opts.onProgress ? { onProgress: (done: number, total: number) => (decode ??= progress.phase('decode', total, 'images')).update(done) } : {}),
+    ...(opts.onProgress ? { onProgress: decode.update } : {}),
   });
-  decode?.end();
+  decode.end();
   const modelClasses: string[] | undefined = classesMeta ? JSON.parse(classesMeta) : undefined;
   // Map the dataset's labels to the model's output indices by class name.
   const labelMap = data.classes.map((c, i) => {

@@ -40,6 +40,18 @@ export class RunProgress {
     return new PhaseTracker(this, phase, total, unit, epoch?.epoch, epoch?.epochs);
   }
 
+  /**
+   * A phase whose total is known only with its first report (decoding: the data layer counts the
+   * images as it goes): `update(done, total)` starts it on first call; `end()` is a no-op if it never started.
+   */
+  lazyPhase(phase: Phase, unit: ProgressEvent['unit']): { update(done: number, total: number): void; end(): void } {
+    let tracker: PhaseTracker | undefined;
+    return {
+      update: (done, total) => (tracker ??= this.phase(phase, total, unit)).update(done),
+      end: () => void tracker?.end(),
+    };
+  }
+
   /** Records measured speeds when a phase ends. */
   measured(phase: Phase, seconds: number, done: number): void {
     if (done <= 0) return;

@@ -51,14 +51,14 @@ export async function setUpRun(opts: FinetuneOptions, emit: (e: FinetuneEvent) =
     resume: !!prior, overwrite: !!opts.overwrite, inputs: [o.model, o.data, ...(o.testData ? [o.testData] : [])], log: note,
   });
 
-  let decode: ReturnType<RunProgress['phase']> | undefined;
+  const decode = progress.lazyPhase('decode', 'images');
   const fractions = prior ? { valFraction: prior.valFraction, testFraction: prior.testFraction ?? 0 } : splitFractions(o);
   const data = await prepareData({
     path: o.data, imageSize: pm.imageSize, channels: pm.inputShape[0]!, normalize: o.normalize ?? pm.normalize, seed: o.seed, ...fractions,
     ...(o.subset ? { subset: o.subset } : {}), ...(o.testData ? { testPath: o.testData } : {}), ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}), ...(prior ? { expectClasses: prior.classes } : {}),
-    onProgress: (done, total) => (decode ??= progress.phase('decode', total, 'images')).update(done),
+    onProgress: decode.update,
   });
-  decode?.end();
+  decode.end();
   emit({ type: 'data', source: data.source, classes: data.classes, train: data.train.count, val: data.val.count, ...(data.test ? { test: data.test.count } : {}), skipped: data.skipped });
   for (const w of data.warnings) emit({ type: 'warning', message: w });
 

@@ -5,16 +5,15 @@
  * only the ensemble's heads and matches the ensemble's scores within 1e-5; -h, -V, typo hints.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import ort from 'onnxruntime-node';
 import { loadModel } from '../../src/onnx/io.js';
 import { DataType } from '../../src/ir/types.js';
+import { CLI as cli, REPO_ROOT as root, ensureCliBuilt } from '../helpers/cli.js';
 
-const root = resolve(__dirname, '../..');
-const cli = join(root, 'dist/cli/main.js');
 const tmp = () => mkdtempSync(join(tmpdir(), 'sff-ux-'));
 /** A small run: CNNB at 16×16, 2 short epochs, one thread; momentum set so no BatchNorm warning is due. */
 const small = ['builtin:cnnb', '--data', 'builtin:shapes', '--image-size', '16', '--batch-size', '64', '--max-steps', '12', '--epochs', '2', '--threads', '1', '--bn-momentum', '0.2'];
@@ -44,7 +43,7 @@ async function scores(path: string): Promise<{ scores: Float32Array; outputs: re
 
 describe('sff-finetune CLI conventions', () => {
   beforeAll(() => {
-    execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'pipe' });
+    ensureCliBuilt({ always: true, quiet: true });
   }, 180_000);
 
   it('-h, -V, and suggestions for a mistyped option or command', async () => {

@@ -5,18 +5,17 @@
  * LeakyRelu/Tanh (which have gradient rules) are accepted.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { finetune } from '../../src/train/finetune.js';
 import { readCheckpoint } from '../../src/train/checkpoint.js';
 import { saveModel } from '../../src/onnx/io.js';
 import { craftedCnn } from './crafted.js';
+import { CLI as cli, REPO_ROOT as root, ensureCliBuilt } from '../helpers/cli.js';
 
-const root = resolve(__dirname, '../..');
-const cli = join(root, 'dist/cli/main.js');
 const exec = promisify(execFile);
 const tmp = () => mkdtempSync(join(tmpdir(), 'sff-faults-'));
 const RUN = ['builtin:cnnb', '--data', 'builtin:shapes', '--image-size', '16', '--batch-size', '32', '--max-steps', '5', '--threads', '1'];
@@ -48,7 +47,7 @@ async function interrupt(out: string, signals: NodeJS.Signals[], gapMs = 0): Pro
 
 describe('signals (CLI)', () => {
   beforeAll(() => {
-    if (!existsSync(cli)) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+    ensureCliBuilt();
   }, 120_000);
 
   it('SIGINT: finishes the step, keeps the checkpoint, exports the best epoch so far, prints --resume (exit 130); the resume continues', async () => {

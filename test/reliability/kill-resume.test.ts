@@ -7,11 +7,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { Rng } from '../../src/util/rng.js';
+import { CLI as cli, REPO_ROOT as root, ensureCliBuilt } from '../helpers/cli.js';
 
-const root = resolve(__dirname, '../..');
-const cli = join(root, 'dist/cli/main.js');
 const EPOCHS = 4;
 const args = ['--image-size', '16', '--batch-size', '32', '--max-steps', '6', '--epochs', String(EPOCHS), '--threads', '1'];
 
@@ -29,7 +28,7 @@ function start(out: string): { done: Promise<number | null>; kill: () => void } 
 
 describe('kill-and-resume loop (CLI)', () => {
   beforeAll(() => {
-    if (!existsSync(cli)) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+    ensureCliBuilt();
   }, 120_000);
 
   it('3 SIGKILLs at seeded moments, then resume: same metrics and model as an uninterrupted run', async () => {

@@ -4,7 +4,7 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeModel, encodeModel, loadModel, saveModel } from '../../src/onnx/io.js';
@@ -16,6 +16,7 @@ import { memoryBudget } from '../../src/util/limits.js';
 import { finetune } from '../../src/train/finetune.js';
 import sharp from 'sharp';
 import { craftedCnn } from './crafted.js';
+import { CLI, ensureCliBuilt } from '../helpers/cli.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'sff-limits-'));
 const savedLimit = process.env.SFF_MEMORY_LIMIT_MB;
@@ -92,8 +93,8 @@ describe('declared sizes against what is there', () => {
   it('the CLI names the problem (exit 2, no V8 abort)', () => {
     const dir = tmp();
     saveModel(craftedCnn({ size: 100_000 }), join(dir, 'big.onnx'));
-    const cli = join(__dirname, '../../dist/cli/main.js');
-    if (!existsSync(cli)) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: join(__dirname, '../..') });
+    ensureCliBuilt({ quiet: true });
+    const cli = CLI;
     let stderr = '';
     let status = 0;
     try {

@@ -3,17 +3,16 @@
  * flag (through the CLI, as a user types it) or the library option.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { finetune } from '../../src/train/finetune.js';
 import { validateFinetuneOptions } from '../../src/train/validate.js';
 import { OptionError } from '../../src/train/options.js';
+import { CLI as cli, REPO_ROOT as root, ensureCliBuilt } from '../helpers/cli.js';
 
-const root = resolve(__dirname, '../..');
-const cli = join(root, 'dist/cli/main.js');
 const run = promisify(execFile);
 
 /** Runs the CLI; resolves to its exit status and stderr. */
@@ -49,7 +48,7 @@ const CASES: [string[], RegExp][] = [
 
 describe('bad option values through the CLI', () => {
   beforeAll(() => {
-    if (!existsSync(cli)) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+    ensureCliBuilt();
   }, 120_000);
 
   it(`${CASES.length} cases: exit 2, one line naming the flag, nothing written`, async () => {

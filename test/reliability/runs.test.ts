@@ -8,14 +8,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { saveModel } from '../../src/onnx/io.js';
 import { LOCK_FILE, resumeCommand } from '../../src/train/runFolder.js';
 import { craftedCnn } from './crafted.js';
+import { CLI as cli, REPO_ROOT as root, ensureCliBuilt } from '../helpers/cli.js';
 
-const root = resolve(__dirname, '../..');
-const cli = join(root, 'dist/cli/main.js');
 const exec = promisify(execFile);
 const QUICK = ['--data', 'builtin:shapes', '--image-size', '16', '--batch-size', '32', '--max-steps', '2', '--threads', '1', '--epochs', '1', '--no-export'];
 
@@ -34,7 +33,7 @@ const lines = (f: string) => readFileSync(f, 'utf8').trim().split('\n').length;
 
 describe('run folders (CLI)', () => {
   beforeAll(() => {
-    if (!existsSync(cli)) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+    ensureCliBuilt();
   }, 120_000);
 
   it('a finished run is not replaced by a second run; --overwrite replaces it; other files are kept', async () => {

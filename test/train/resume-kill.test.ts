@@ -6,10 +6,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
+import { CLI as cli, REPO_ROOT as root, ensureCliBuilt } from '../helpers/cli.js';
 
-const root = resolve(__dirname, '../..');
-const cli = join(root, 'dist/cli/main.js');
 const args = (out: string) => ['builtin:cnnb', '--data', 'builtin:shapes', '--image-size', '16', '--batch-size', '64', '--max-steps', '25', '--epochs', '4', '--threads', '1', '--out', out];
 
 function lastMetrics(out: string) {
@@ -19,8 +18,7 @@ function lastMetrics(out: string) {
 
 describe('resume after SIGKILL (CLI)', () => {
   beforeAll(() => {
-    // The CLI runs from dist/ (built by `npm install`'s prepare step); build it if absent.
-    if (!existsSync(cli)) execFileSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
+    ensureCliBuilt();
   }, 120_000);
 
   it('continues from the last finished epoch and matches an uninterrupted run', async () => {

@@ -1,5 +1,5 @@
 import { attrFloat } from '../../ir/attrs.js';
-import { reduceToShape, scalar } from '../helpers.js';
+import { activationMaskSource, reduceToShape, scalar } from '../helpers.js';
 import type { GradRule } from '../types.js';
 
 /**
@@ -25,7 +25,7 @@ export const Clip: GradRule = (ctx) => {
   const out: (string | undefined)[] = node.inputs.map(() => undefined);
   const zero = scalar(b, 0);
   if (ctx.needsGrad(0)) {
-    const masked = ctx.formulations.activationMask === 'output' ? node.outputs[0]! : x;
+    const masked = activationMaskSource(ctx);
     let mask: string | undefined;
     if (lo) mask = b.op('Greater', [masked, lo]);
     if (hi) {

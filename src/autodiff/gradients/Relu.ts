@@ -1,4 +1,4 @@
-import { scalar } from '../helpers.js';
+import { activationMaskSource, scalar } from '../helpers.js';
 import type { GradRule } from '../types.js';
 
 /**
@@ -9,8 +9,7 @@ import type { GradRule } from '../types.js';
 export const Relu: GradRule = (ctx) => {
   const dy = ctx.gradOutput(0);
   if (!dy || !ctx.needsGrad(0)) return [undefined];
-  const { b, node } = ctx;
-  const masked = ctx.formulations.activationMask === 'output' ? node.outputs[0]! : node.inputs[0]!;
-  const pos = b.op('Greater', [masked, scalar(b, 0)]);
+  const { b } = ctx;
+  const pos = b.op('Greater', [activationMaskSource(ctx), scalar(b, 0)]);
   return [b.op('Where', [pos, dy, scalar(b, 0)])];
 };

@@ -9,13 +9,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { FinetuneOptions } from '../../../src/train/options.js';
 import type { finetune as Finetune, FinetuneResult } from '../../../src/train/finetune.js';
 import type { readCheckpoint as ReadCheckpoint } from '../../../src/train/checkpoint.js';
+import { CLI as cli, REPO_ROOT as root } from '../../helpers/cli.js';
 
-const root = resolve(__dirname, '../../..');
-const cli = join(root, 'dist/cli/main.js');
 const tmp = () => mkdtempSync(join(tmpdir(), 'sff-pipe-'));
 let finetune: typeof Finetune;
 let readCheckpoint: typeof ReadCheckpoint;

@@ -11,8 +11,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { batches, prepareData, type ImageSet } from '../data/index.js';
+import { round } from '../util/stats.js';
 
-const round = (v: number, d = 0): number => Math.round(v * 10 ** d) / 10 ** d;
 
 function defaultSharedDir(): string {
   if (process.env['SFF_SHARED']) return path.resolve(process.env['SFF_SHARED']);

@@ -27,6 +27,7 @@ import type { WorkerBlock } from '../train/pipeline/messages.js';
 import { amdahlCost, balanceStages, evenStages, formatPlan, type StagePlan } from '../train/pipeline/plan.js';
 import { benchRunConfig, randomInput, type ThroughputCase } from './throughput.js';
 import { childMain, hwmMB, maxRssMB, resetPeakRss, runChild } from './child.js';
+import { median, round as roundTo } from '../util/stats.js';
 
 /** 'bp': BP's train step (the whole network as one block) on all T threads, the speed SFF is held to. */
 export type PipelineMode = 'serial' | 'pipeline-1' | 'pipeline-2' | 'bp';
@@ -57,11 +58,8 @@ export interface PipelineMeasurement extends PipelineMeasureSpec {
 }
 
 
-const round = (v: number, d = 1) => Math.round(v * 10 ** d) / 10 ** d;
-const median = (a: number[]) => {
-  const s = [...a].sort((x, y) => x - y);
-  return s.length ? (s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2) : NaN;
-};
+/** This bench reports one decimal unless told otherwise. */
+const round = (v: number, d = 1) => roundTo(v, d);
 
 /** The trainer's blocks for a case (SFF's, or BP's single one), as workers receive them. */
 async function caseBlocks(c: ThroughputCase, method: 'sff' | 'bp'): Promise<{ blocks: WorkerBlock[]; inputDims: number[] }> {

@@ -44,6 +44,7 @@ import { resolveConfig, TRAIN_DEFAULTS, type Method, type RunConfig } from '../t
 import { buildExportModel } from '../export/exportModel.js';
 import { stepArithmetic, type StepArithmetic } from './arithmetic.js';
 import { childMain, hwmMB, maxRssMB, resetPeakRss, rssMB, runChild } from './child.js';
+import { median, quantile, round } from '../util/stats.js';
 
 export type ThroughputMode = 'forward' | Method;
 
@@ -132,20 +133,6 @@ export function randomInput(n: number, seed = 1): Float32Array {
     a[i] = s / 2 ** 31 - 1;
   }
   return a;
-}
-
-/** The q-quantile (0…1) of `a`, linearly interpolated between order statistics. */
-export function quantile(a: readonly number[], q: number): number {
-  if (!a.length) return NaN;
-  const s = [...a].sort((x, y) => x - y);
-  const pos = (s.length - 1) * q;
-  const lo = Math.floor(pos);
-  const hi = Math.ceil(pos);
-  return s[lo]! + (s[hi]! - s[lo]!) * (pos - lo);
-}
-
-function median(a: readonly number[]): number {
-  return quantile(a, 0.5);
 }
 
 /** A run configuration for `planStages` (the parts it reads, the rest at the trainer's defaults; the learning rate is the from-scratch one). */
@@ -387,9 +374,6 @@ function perSessionMedians(times: number[][]): number[] {
   return times.length ? times[0]!.map((_, k) => round(median(times.map((t) => t[k]!)), 1)) : [];
 }
 
-function round(v: number, d = 0): number {
-  return Math.round(v * 10 ** d) / 10 ** d;
-}
 
 /** A ratio of two variants' speeds: img/s of `num` ÷ (img/s of `den` ÷ `divisor`). */
 export interface RatioSpec {

@@ -6,6 +6,7 @@
 import type { Model } from '../ir/graph.js';
 import { createSession, type RuntimeOptions, type Session } from '../runtime/session.js';
 import { float32Tensor, type Tensor } from '../runtime/tensors.js';
+import { median } from '../util/stats.js';
 
 /** Median milliseconds per batch of the exported model and of the original network, measured after export. */
 export interface LatencyNote {
@@ -21,11 +22,6 @@ async function timeOnce(session: Session, feeds: Record<string, Tensor>): Promis
   return performance.now() - t0;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
 
 /**
  * Median milliseconds per run of each model on the same batch, interleaved round by round so every

@@ -10,7 +10,8 @@ import { floatTensor } from '../../src/ir/tensor.js';
 import { probeShapes } from '../../src/runtime/probe.js';
 import { makeModel } from '../../src/ir/graph.js';
 import { stepArithmetic } from '../../src/bench/arithmetic.js';
-import { defaultVariants, measureInterleaved, quantile, ratioStats, SPREAD_FLAG, throughputMarkdown, variantArithmetic } from '../../src/bench/throughput.js';
+import { defaultVariants, measureInterleaved, ratioStats, SPREAD_FLAG, throughputMarkdown, variantArithmetic } from '../../src/bench/throughput.js';
+import { quantile } from '../../src/util/stats.js';
 
 describe('step arithmetic', () => {
   it('counts forward, weight-gradient and input-gradient MACs of convs and Gemms', async () => {

@@ -23,6 +23,7 @@ import { encodeModel } from '../onnx/io.js';
 import { probeShapes } from '../runtime/probe.js';
 import { createSession as createRuntimeSession, runtimeVersion, type Session } from '../runtime/session.js';
 import { float32Tensor, type Tensor } from '../runtime/tensors.js';
+import { median } from '../util/stats.js';
 import { buildGradients } from '../autodiff/buildGradients.js';
 import { Conv, DEPTHWISE_WEIGHT_FORMS } from '../autodiff/gradients/Conv.js';
 import { MaxPool } from '../autodiff/gradients/MaxPool.js';
@@ -99,8 +100,6 @@ interface Case {
 async function createSession(bytes: Uint8Array): Promise<Session> {
   return createRuntimeSession(bytes, { threads: THREADS, memArena: true });
 }
-
-const median = (a: number[]) => [...a].sort((x, y) => x - y)[Math.floor(a.length / 2)]!;
 
 /**
  * Times several models on the same feeds, interleaving their runs (so load

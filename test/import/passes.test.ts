@@ -207,7 +207,7 @@ describe('inspect: costs and the tool’s own exports', () => {
   it('reads a model sff-finetune exported: its blocks, costs and ensemble', async () => {
     const out = mkdtempSync(join(tmpdir(), 'sff-insp-'));
     try {
-      const r = await finetune({ model: 'builtin:cnnb', data: 'builtin:shapes', imageSize: 16, batchSize: 32, maxStepsPerEpoch: 2, epochs: 1, out, quiet: true, threads: 1 });
+      const r = await finetune({ model: 'builtin:cnnb', data: 'builtin:shapes', imageSize: 16, batchSize: 32, maxStepsPerEpoch: 2, epochs: 1, ensemble: 'all', out, quiet: true, threads: 1 });
       const rep = await inspectModel(r.modelPath!, { batchSize: 8 });
       expect(rep.kind).toBe('sff-export');
       expect(rep.blocks.map((b) => b.name)).toEqual(['block0', 'block1', 'block2']);

@@ -17,7 +17,10 @@ import { getMetadata } from '../../src/ir/graph.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'sff-ft-'));
 
-/** A small, fast configuration: the paper's CNNB at 16×16 on rendered shapes. */
+/**
+ * A small, fast configuration: the paper's CNNB at 16×16 on rendered shapes, with the paper's mean of
+ * all blocks so that the export keeps every head (the from-scratch default, `weighted`, may prune it).
+ */
 const base = (out: string, extra: Partial<FinetuneOptions> = {}): FinetuneOptions => ({
   model: 'builtin:cnnb',
   data: 'builtin:shapes',
@@ -25,6 +28,7 @@ const base = (out: string, extra: Partial<FinetuneOptions> = {}): FinetuneOption
   batchSize: 64,
   maxStepsPerEpoch: 12,
   epochs: 2,
+  ensemble: 'all',
   out,
   quiet: true,
   threads: 1,

@@ -135,6 +135,14 @@ describe('defaults for a pretrained graph', () => {
     expect(resolve({}, true, false).lr).toBe(TRAIN_DEFAULTS.lr.fromScratch);
     expect(resolve({ lr: 1e-4 }).lr).toBe(1e-4);
   });
+
+  it('ensembles by validation-fitted weights from scratch and with the head block, the last four blocks of a headless body', () => {
+    expect(resolve({}, true, false).ensemble).toBe('weighted');
+    expect(resolve({ headBlock: false }).ensemble).toBe('last:4');
+    expect(resolveConfig({ model: 'm.onnx', data: 'd' }, { ...facts(false, false), blocks: [1, 2, 3] }, ['a', 'b']).ensemble).toBe('all');
+    expect(resolve({ ensemble: 'all' }, true, false).ensemble).toBe('all');
+    expect(resolve({ ensemble: 'auto' }, true, false).ensemble).toBe('weighted');
+  });
 });
 
 describe('label smoothing', () => {

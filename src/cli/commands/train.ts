@@ -220,7 +220,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('schedule', { type: 'string', group: G.train, choices: ['plateau', 'cosine'], describe: 'learning-rate shape: per-block ReduceLROnPlateau, or cosine decay to 0 over all steps', defaultDescription: 'plateau' })
       .option('warmup', { type: 'number', group: G.train, describe: 'linear learning-rate warm-up, in epochs (fractions allowed)', defaultDescription: '0' })
       .option('label-smoothing', { type: 'number', group: G.train, describe: 'label smoothing ε of every block loss', defaultDescription: '0' })
-      .option('ensemble', { type: 'string', group: G.sff, describe: 'blocks whose scores are combined: all | last:K | weighted | auto', defaultDescription: 'auto: all from scratch; pretrained: weighted with the head block, else last:4' })
+      .option('ensemble', { type: 'string', group: G.sff, describe: 'blocks whose scores are combined: all | last:K | weighted | auto', defaultDescription: 'auto: weighted from scratch and with the head block; else last:4 (all for ≤ 4 pretrained blocks)' })
       .option('norm', { type: 'string', group: G.sff, choices: ['auto', 'chain', 'head', 'none'], describe: 'where the per-block LayerNorm sits', defaultDescription: 'auto: chain from scratch, none pretrained' })
       .option('aux-kernel', { type: 'string', group: G.sff, requiresArg: true, describe: 'aux head conv kernel size: a number, or auto', defaultDescription: 'auto: 5 for ≤ 10 classes, else 3' })
       .option('head-pool', { type: 'string', group: G.sff, requiresArg: true, describe: 'a cheaper head: average-pool each block output N×N before its aux conv — off, N, or auto (high-resolution maps down to 8–15 px)', defaultDescription: 'off' })

@@ -153,8 +153,8 @@ function defaultLr(fromScratch: boolean, headBlock: boolean): number {
 /**
  * `--ensemble auto`. From scratch and with the network's own head as the last block: weights fitted
  * on the validation split, which start from the best single block. On CIFAR-10 CNNB (20 epochs, crop
- * and cosine) that was the last block alone, and it scored 2.4–2.9 points above the paper's plain
- * mean on held-out test images in three runs, since the weak first block (56–59%) drags the mean
+ * and cosine) that was the last block alone, and it scored 2.1–3.1 points above the paper's plain
+ * mean on held-out test images in five runs, since the weak first block (56–59%) drags the mean
  * down (README, Results). A pretrained body without its head, whose early blocks are weak (18% for
  * the stem of the shared MobileNetV3): the mean of the last four blocks, which measured best there
  * (95.8% against 95.7% weighted and 94.2% for all). Small pretrained graphs (≤ 4 blocks): the plain mean.

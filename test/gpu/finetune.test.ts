@@ -43,8 +43,9 @@ describe.skipIf(webgpuSkipReason !== undefined)('finetune on --device webgpu', (
     expect(placement, logs.join('\n')).toHaveLength(3);
     for (const l of placement) expect(l).toMatch(/^ {4}placement: train step all \d+ nodes on WebGpuExecutionProvider; eval all \d+ nodes on WebGpuExecutionProvider$/);
     expect(r.history).toHaveLength(2);
-    // The run's own check ran the export on the same device; now the CPU EP evaluates it.
-    const onCpu = await evaluateModel(r.modelPath!, { data, split: 'val', device: 'cpu' });
+    // The run's own check ran the export on the same device; now the CPU EP evaluates it, on the
+    // same validation images (the run's 25%, not eval's default share).
+    const onCpu = await evaluateModel(r.modelPath!, { data, split: 'val', valFraction: 0.25, device: 'cpu' });
     expect(onCpu.accuracy).toBeCloseTo(r.exportCheck!.accuracy, 5);
     expect(onCpu.accuracy).toBeCloseTo(r.exportCheck!.trainingAccuracy, 5);
   }, 600_000);

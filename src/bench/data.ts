@@ -13,7 +13,6 @@ import { fileURLToPath } from 'node:url';
 import { batches, prepareData, type ImageSet } from '../data/index.js';
 import { round } from '../util/stats.js';
 
-
 function defaultSharedDir(): string {
   if (process.env['SFF_SHARED']) return path.resolve(process.env['SFF_SHARED']);
   const here = path.dirname(fileURLToPath(import.meta.url)); // src/bench or dist/bench

@@ -27,7 +27,7 @@ import type { WorkerBlock } from '../train/pipeline/messages.js';
 import { amdahlCost, balanceStages, evenStages, formatPlan, type StagePlan } from '../train/pipeline/plan.js';
 import { benchRunConfig, randomInput, type ThroughputCase } from './throughput.js';
 import { childMain, hwmMB, maxRssMB, resetPeakRss, runChild } from './child.js';
-import { median, round as roundTo } from '../util/stats.js';
+import { median, round } from '../util/stats.js';
 
 /** 'bp': BP's train step (the whole network as one block) on all T threads, the speed SFF is held to. */
 export type PipelineMode = 'serial' | 'pipeline-1' | 'pipeline-2' | 'bp';
@@ -58,8 +58,6 @@ export interface PipelineMeasurement extends PipelineMeasureSpec {
 }
 
 
-/** This bench reports one decimal unless told otherwise. */
-const round = (v: number, d = 1) => roundTo(v, d);
 
 /** The trainer's blocks for a case (SFF's, or BP's single one), as workers receive them. */
 async function caseBlocks(c: ThroughputCase, method: 'sff' | 'bp'): Promise<{ blocks: WorkerBlock[]; inputDims: number[] }> {
@@ -119,12 +117,12 @@ export async function measurePipeline(spec: PipelineMeasureSpec): Promise<Pipeli
     ...spec,
     blocks: blocks.map((b) => b.name),
     plan,
-    buildSeconds: round(buildSeconds),
-    msPerStep: round(msPerStep),
-    msPerStepWithFill: round((done.at(-1)! - start) / spec.reps),
-    imagesPerSecond: round((B * 1000) / msPerStep),
-    blockMs: blockSeconds.map((s) => round((s * 1000) / spec.reps)),
-    ...(calibration ? { calibration: { blockMs: calibration.blockMs.map((m) => round(m)), measuredThreads: calibration.measuredThreads } } : {}),
+    buildSeconds: round(buildSeconds, 1),
+    msPerStep: round(msPerStep, 1),
+    msPerStepWithFill: round((done.at(-1)! - start) / spec.reps, 1),
+    imagesPerSecond: round((B * 1000) / msPerStep, 1),
+    blockMs: blockSeconds.map((s) => round((s * 1000) / spec.reps, 1)),
+    ...(calibration ? { calibration: { blockMs: calibration.blockMs.map((m) => round(m, 1)), measuredThreads: calibration.measuredThreads } } : {}),
     peakRssMB: Math.round(maxRssMB()),
     stepPeakRssMB: reset ? Math.round(hwmMB()) : NaN,
   };
@@ -160,7 +158,7 @@ export function scalingModel(ms1: number[], msT: number[], T: number, coresList 
       if (Math.max(...p.map((s) => s.ms!)) < Math.max(...best.map((s) => s.ms!)) - 1e-9) best = p;
     }
     const pipelinedMs = Math.max(...best.map((s) => s.ms!));
-    return { cores, serialMs: round(serialMs), workers: best.length, plan: best.map((s) => ({ ...s, ms: round(s.ms!) })), pipelinedMs: round(pipelinedMs), speedup: round(serialMs / pipelinedMs, 2) };
+    return { cores, serialMs: round(serialMs, 1), workers: best.length, plan: best.map((s) => ({ ...s, ms: round(s.ms!, 1) })), pipelinedMs: round(pipelinedMs, 1), speedup: round(serialMs / pipelinedMs, 2) };
   });
   return { parallel: parallel.map((p) => round(p, 2)), rows };
 }
@@ -211,7 +209,7 @@ export async function runPipelineBench(opts: { cases: ThroughputCase[]; threads:
     const modes = Object.fromEntries(
       PIPELINE_MODES.map((mode) => {
         const ms = byMode(mode);
-        return [mode, { imagesPerSecond: round(median(ms.map((m) => m.imagesPerSecond))), msPerStep: round(median(ms.map((m) => m.msPerStep))), peakRssMB: Math.max(...ms.map((m) => m.peakRssMB)), stepPeakRssMB: Math.max(...ms.map((m) => m.stepPeakRssMB)) }];
+        return [mode, { imagesPerSecond: round(median(ms.map((m) => m.imagesPerSecond)), 1), msPerStep: round(median(ms.map((m) => m.msPerStep)), 1), peakRssMB: Math.max(...ms.map((m) => m.peakRssMB)), stepPeakRssMB: Math.max(...ms.map((m) => m.stepPeakRssMB)) }];
       }),
     ) as PipelineCaseReport['modes'];
     const speedOf = (mode: PipelineMode, over: PipelineMode = 'serial'): RoundRatio => {

@@ -374,7 +374,6 @@ function perSessionMedians(times: number[][]): number[] {
   return times.length ? times[0]!.map((_, k) => round(median(times.map((t) => t[k]!)), 1)) : [];
 }
 
-
 /** A ratio of two variants' speeds: img/s of `num` ÷ (img/s of `den` ÷ `divisor`). */
 export interface RatioSpec {
   name: string;

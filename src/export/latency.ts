@@ -22,7 +22,6 @@ async function timeOnce(session: Session, feeds: Record<string, Tensor>): Promis
   return performance.now() - t0;
 }
 
-
 /**
  * Median milliseconds per run of each model on the same batch, interleaved round by round so every
  * model sees the same machine load; one untimed run each first (allocation, kernel choice).

@@ -16,7 +16,7 @@ import { memoryBudget } from '../../src/util/limits.js';
 import { finetune } from '../../src/train/finetune.js';
 import sharp from 'sharp';
 import { craftedCnn } from './crafted.js';
-import { CLI, ensureCliBuilt } from '../helpers/cli.js';
+import { CLI as cli, ensureCliBuilt } from '../helpers/cli.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'sff-limits-'));
 const savedLimit = process.env.SFF_MEMORY_LIMIT_MB;
@@ -94,7 +94,6 @@ describe('declared sizes against what is there', () => {
     const dir = tmp();
     saveModel(craftedCnn({ size: 100_000 }), join(dir, 'big.onnx'));
     ensureCliBuilt({ quiet: true });
-    const cli = CLI;
     let stderr = '';
     let status = 0;
     try {

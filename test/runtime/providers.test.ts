@@ -24,7 +24,7 @@ import {
 } from '../../src/runtime/providers.js';
 import { createSession, sessionOptions } from '../../src/runtime/session.js';
 import { createModel } from '../../src/models/index.js';
-import { CLI, REPO_ROOT, ensureCliBuilt } from '../helpers/cli.js';
+import { CLI as cli, REPO_ROOT as root, ensureCliBuilt } from '../helpers/cli.js';
 
 const cudaInstalled = CUDA_PROVIDER_LIBRARIES.every((f) => existsSync(join(bindingDir(), f)));
 if (cudaInstalled) console.warn('test/runtime/providers.test.ts: the CUDA provider library is installed here; the library-absent tests are skipped');
@@ -91,7 +91,6 @@ describe('provider failures in words', () => {
 describe('--device webgpu with no adapter', () => {
   it('the CLI says there is no GPU adapter and how to get one (Vulkan loader pointed at no driver)', () => {
     ensureCliBuilt();
-    const [root, cli] = [REPO_ROOT, CLI];
     const dir = mkdtempSync(join(tmpdir(), 'sff-nogpu-'));
     execFileSync('node', [cli, 'create', 'cnn', '--image-size', '8', '-o', join(dir, 'cnn.onnx')], { cwd: root, stdio: 'pipe' });
     const env = { ...process.env, VK_ICD_FILENAMES: join(dir, 'no-such-icd.json'), VK_DRIVER_FILES: join(dir, 'no-such-icd.json') };

@@ -8,7 +8,9 @@ import { loadModel } from '../onnx/io.js';
 import { getMetadata } from '../ir/graph.js';
 import { chooseImageSize, parseImageSize } from '../import/index.js';
 import { accuracy } from '../sff/ensemble.js';
-import { parseSplit } from '../data/split.js';
+import { formatShares, parseSplit, type SplitRecord } from '../data/split.js';
+import { SPLIT_METADATA_KEY } from '../export/sidecar.js';
+import { resolveInput } from '../util/paths.js';
 import { createSession, type RuntimeOptions } from '../runtime/session.js';
 import { imagesTensor } from '../runtime/tensors.js';
 import { RunProgress } from '../train/progress.js';
@@ -39,6 +41,11 @@ export interface EvalReport {
   accuracy: number;
   perClass: { name: string; count: number; accuracy: number }[];
   output: string;
+  /**
+   * The cut of the data the split was taken from: `recorded` when the model's training run used
+   * this same data (its seed and shares, unless overridden), `options` when given, else `default`.
+   */
+  selection: { seed: number; shares: string; from: 'recorded' | 'options' | 'default' };
   /** For sff exports: accuracy of each block's goodness on its own. */
   blocks?: { output: string; accuracy: number }[];
 }
@@ -55,6 +62,7 @@ export async function evaluateModel(modelPath: string, opts: EvalOptions): Promi
   const explicit = parseImageSize(opts.imageSize);
   const size: [number, number] = pre?.size ?? chooseImageSize(model, input.name, shape, explicit ? { explicit } : {}).size;
   const normalize = opts.normalize ?? (pre ? `${pre.mean.join(',')}/${pre.std.join(',')}` : DATA_DEFAULTS.normalize);
+  const selection = chooseSelection(opts, getMetadata(model, SPLIT_METADATA_KEY));
   const progress = new RunProgress((e) => opts.onProgress?.(e));
   const decode = progress.lazyPhase('decode', 'images');
   const data = await prepareData({
@@ -62,8 +70,9 @@ export async function evaluateModel(modelPath: string, opts: EvalOptions): Promi
     imageSize: size,
     channels: Number(shape[1]) || 3,
     normalize,
-    seed: opts.seed ?? 0,
-    ...(opts.shares ? parseSplit(opts.shares) : { valFraction: opts.valFraction ?? DATA_DEFAULTS.valFraction }),
+    seed: selection.seed,
+    valFraction: selection.valFraction,
+    ...(selection.testFraction > 0 ? { testFraction: selection.testFraction } : {}),
     ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
     ...(opts.onProgress ? { onProgress: decode.update } : {}),
   });
@@ -128,8 +137,23 @@ export async function evaluateModel(modelPath: string, opts: EvalOptions): Promi
     accuracy: accuracy(scores, labels, J),
     perClass: perClass.filter((p) => p.count > 0),
     output,
+    selection: { seed: selection.seed, shares: formatShares(selection), from: selection.from },
     ...(blockOutputs.length ? { blocks: blockOutputs.map((o, k) => ({ output: o, accuracy: accuracy(concat(blockRows[k]!), labels, J) })) } : {}),
   };
+}
+
+/**
+ * Seed and shares of the cut to score. Shares: `shares`, else `valFraction`, else the training
+ * run's recorded cut when `data` is the data it trained on, else 80/20. Seed: `seed`, else the
+ * recorded one (same data), else 0. Another dataset never inherits the recorded cut.
+ */
+export function chooseSelection(opts: EvalOptions, recordedJson: string | undefined): Omit<SplitRecord, 'data'> & { from: EvalReport['selection']['from'] } {
+  const rec = recordedJson ? (JSON.parse(recordedJson) as SplitRecord) : undefined;
+  const same = rec !== undefined && rec.data === resolveInput(opts.data);
+  const given = opts.shares !== undefined || opts.valFraction !== undefined || opts.seed !== undefined;
+  const shares = opts.shares ? parseSplit(opts.shares) : opts.valFraction !== undefined ? { valFraction: opts.valFraction, testFraction: 0 } : same ? rec : { valFraction: DATA_DEFAULTS.valFraction, testFraction: 0 };
+  const seed = opts.seed ?? (same ? rec.seed : 0);
+  return { seed, valFraction: shares.valFraction, testFraction: shares.testFraction, from: given ? 'options' : same ? 'recorded' : 'default' };
 }
 
 function pickSplit(data: Awaited<ReturnType<typeof prepareData>>, split: 'test' | 'val' | 'train'): ImageSet {

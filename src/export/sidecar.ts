@@ -5,6 +5,10 @@
  */
 import { writeFileSync } from 'node:fs';
 import { versions, type Versions } from '../runtime/versions.js';
+import type { SplitRecord } from '../data/split.js';
+
+/** ONNX metadata key holding the run's `SplitRecord` (JSON). */
+export const SPLIT_METADATA_KEY = 'sff.split';
 
 export interface ModelSidecar {
   format: 'sff-finetune/model@1';
@@ -28,7 +32,8 @@ export interface ModelSidecar {
   };
   ensemble: { rule: string; weights: Record<string, number> };
   weightsDtype: 'float32' | 'float16';
-  source: { model: string; description: string; method: string; bestEpoch?: number; validationAccuracy?: number };
+  /** Where the weights came from; `split` is the cut of the training data (what `eval` re-creates). */
+  source: { model: string; description: string; method: string; bestEpoch?: number; validationAccuracy?: number; split?: SplitRecord };
   versions: Versions;
 }
 

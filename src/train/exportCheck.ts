@@ -9,7 +9,8 @@ import type { Model } from '../ir/graph.js';
 import { saveModel } from '../onnx/io.js';
 import { accuracy, combine } from '../sff/ensemble.js';
 import { buildExportModel, exportedHeads, goodnessOutputName, type ExportBlock } from '../export/exportModel.js';
-import { buildSidecar, writeSidecar } from '../export/sidecar.js';
+import { buildSidecar, SPLIT_METADATA_KEY, writeSidecar } from '../export/sidecar.js';
+import type { SplitRecord } from '../data/split.js';
 import { measureLatency, type LatencyNote } from '../export/latency.js';
 import { createSession, type RuntimeOptions } from '../runtime/session.js';
 import { imagesTensor } from '../runtime/tensors.js';
@@ -53,6 +54,8 @@ export async function exportBest(
   const dtype = cfg.exportDtype ?? 'float32';
   const preprocess = { size: cfg.imageSize, mean: [...data.preprocess.mean], std: [...data.preprocess.std] };
   const kept = exportedHeads(trainers.map((t) => t.block), weights, heads);
+  // The data cut, so `eval` on the same data picks the same validation/test images unasked.
+  const split: SplitRecord = { data: cfg.data, seed: cfg.seed, valFraction: cfg.valFraction, testFraction: cfg.testFraction ?? 0 };
   const exported = buildExportModel({
     inputName: pm.inputName,
     inputShape: pm.inputShape,
@@ -60,7 +63,7 @@ export async function exportBest(
     weights,
     classes: cfg.classes,
     preprocess,
-    extraMetadata: { 'sff.ensemble': cfg.ensemble, 'sff.source': pm.description },
+    extraMetadata: { 'sff.ensemble': cfg.ensemble, 'sff.source': pm.description, [SPLIT_METADATA_KEY]: JSON.stringify(split) },
     heads,
     scores,
     dtype,
@@ -81,7 +84,7 @@ export async function exportBest(
       goodness: trainers.flatMap((t) => (kept.includes(goodnessOutputName(t.block)) ? [{ name: goodnessOutputName(t.block), block: t.block.name }] : [])),
       ensemble: { rule: cfg.ensemble, blocks: trainers.map((t) => t.block.name), weights },
       dtype,
-      source: { model: cfg.model, description: pm.description, method: cfg.method, bestEpoch: bestMetrics.epoch, validationAccuracy: bestMetrics.ensemble.acc },
+      source: { model: cfg.model, description: pm.description, method: cfg.method, bestEpoch: bestMetrics.epoch, validationAccuracy: bestMetrics.ensemble.acc, split },
     }),
   );
   // BP's export is the original network with a new classifier: nothing to compare.

@@ -3,7 +3,7 @@ import { resolve, join } from 'node:path';
 import { DATA_DEFAULTS } from '../data/index.js';
 import { DEFAULT_HEAD_POOL, defaultAuxKernel, type HeadPoolSetting, type NormPlacement } from '../sff/head.js';
 import { formatEnsemble, parseEnsemble } from '../sff/ensemble.js';
-import { safeFileName } from '../util/paths.js';
+import { resolveInput, safeFileName } from '../util/paths.js';
 import type { PreparedModel } from './model.js';
 import type { FinetuneEvent } from './events.js';
 import type { ExportDtype, ExportHeads, ExportScores, Method, RunConfig } from './runConfig.js';
@@ -291,6 +291,3 @@ export function defaultOut(shortName: string): string {
 }
 
 /** Input paths absolute in the configuration (stored relative to the run folder); built-ins as they are. */
-function resolveInput(p: string): string {
-  return p.startsWith('builtin:') ? p : resolve(p);
-}

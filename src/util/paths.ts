@@ -21,6 +21,11 @@ export function safeFileName(name: string, fallback = 'unnamed'): string {
   return cleaned || fallback;
 }
 
+/** A model or data argument as a run records it: `builtin:` names as given, paths made absolute. */
+export function resolveInput(p: string): string {
+  return p.startsWith('builtin:') ? p : resolve(p);
+}
+
 function isInside(root: string, path: string): boolean {
   const rel = relative(root, path);
   return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !isAbsolute(rel));

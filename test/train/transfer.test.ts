@@ -190,6 +190,13 @@ describe('held-out test split', () => {
     const ev = await evaluateModel(r.modelPath!, { data: 'builtin:shapes', shares: '70/15/15', split: 'test', threads: 1 });
     expect(ev.images).toBe(t.count);
     expect(ev.accuracy).toBeCloseTo(t.exported!, 6);
+    expect(ev.selection).toEqual({ seed: 0, shares: '70/15/15', from: 'options' });
+    // The export records the cut (metadata and model.json): eval on the same data needs no --shares.
+    const recorded = await evaluateModel(r.modelPath!, { data: 'builtin:shapes', threads: 1 });
+    expect(recorded).toMatchObject({ split: 'test', images: t.count, selection: { seed: 0, shares: '70/15/15', from: 'recorded' } });
+    expect(recorded.accuracy).toBeCloseTo(t.exported!, 6);
+    const sidecar = JSON.parse(readFileSync(join(out, 'model.json'), 'utf8'));
+    expect(sidecar.source.split).toEqual({ data: 'builtin:shapes', seed: 0, valFraction: 0.15, testFraction: 0.15 });
   }, 180_000);
 
   it('BP reports test accuracy the same way; --split and --val-fraction are exclusive', async () => {

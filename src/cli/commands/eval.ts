@@ -22,7 +22,10 @@ interface EvalArgs extends OutputArgs {
 }
 
 function evalText(r: EvalReport): string {
-  const lines = [`${r.model}: top-1 ${(r.accuracy * 100).toFixed(2)}% on ${r.images} images (${r.split} split, output '${r.output}')`];
+  // A test split is a cut only when carved out by a test share (else it is the data's own test set).
+  const carved = r.split === 'val' || r.split === 'train' || (r.split === 'test' && r.selection.shares.split('/').length === 3);
+  const cut = !carved ? '' : `, cut ${r.selection.shares} seed ${r.selection.seed}${r.selection.from === 'recorded' ? ' as in training' : ''}`;
+  const lines = [`${r.model}: top-1 ${(r.accuracy * 100).toFixed(2)}% on ${r.images} images (${r.split} split${cut}, output '${r.output}')`];
   for (const c of r.perClass) lines.push(`  ${c.name.padEnd(20)} ${(c.accuracy * 100).toFixed(1).padStart(5)}%  (${c.count})`);
   if (r.blocks) lines.push(`  per block: ${r.blocks.map((b) => `${b.output.replace('goodness_', '')} ${(b.accuracy * 100).toFixed(1)}%`).join(', ')}`);
   return lines.join('\n');
@@ -35,9 +38,9 @@ export const evalCommand: CommandModule<object, EvalArgs> = {
     y
       .positional('model', { type: 'string', demandOption: true, describe: 'an exported model.onnx (or any ONNX classifier)' })
       .option('data', { type: 'string', demandOption: true, describe: 'dataset (same forms as training)' })
-      .option('split', { choices: ['test', 'val', 'train', 'all'] as const, describe: 'which images to score', defaultDescription: 'test if the data has one, else val (80/20 by --seed)' })
-      .option('seed', { type: 'number', describe: 'seed of the train/val cut, as in training', defaultDescription: '0' })
-      .option('shares', { type: 'string', describe: "the train/val/test shares of training's --split (e.g. 70/15/15): --split test then scores the same held-out images" })
+      .option('split', { choices: ['test', 'val', 'train', 'all'] as const, describe: 'which images to score', defaultDescription: 'test if the data has one, else val' })
+      .option('seed', { type: 'number', describe: 'seed of the train/val(/test) cut', defaultDescription: "the training run's, when --data is the data it trained on, else 0" })
+      .option('shares', { type: 'string', describe: 'train/val/test shares of the cut (as train\'s --split, e.g. 70/15/15)', defaultDescription: "the training run's, when --data is the data it trained on, else 80/20" })
       .option('out', { alias: 'o', type: 'string', describe: 'also write the report as JSON to this file' })
       .option('normalize', { type: 'string', describe: "preprocessing of a plain classifier: a preset (imagenet, inception, tf128, none) or 'r,g,b/r,g,b'", defaultDescription: "the model's recorded one, else imagenet" })
       .option('image-size', { type: 'string', describe: 'input size H,W or H (a plain classifier with symbolic height/width; default 224 for RGB)' })

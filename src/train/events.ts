@@ -73,6 +73,11 @@ export interface ExportCheck {
   scale: number;
   /** The largest difference taken as a match: 1e-3 of the score scale, 2e-2 with float16 weights. */
   tolerance: number;
+  /**
+   * With `--ensemble weighted` the weights were fitted on these same validation images, so
+   * `accuracy` is optimistic: this is the run's 2-fold cross-validated figure, the one it reports.
+   */
+  crossValidated?: number;
 }
 
 export interface FinetuneResult {

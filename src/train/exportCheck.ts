@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { batches, type PreparedData } from '../data/index.js';
 import type { Model } from '../ir/graph.js';
 import { saveModel } from '../onnx/io.js';
-import { accuracy, combine } from '../sff/ensemble.js';
+import { accuracy, combine, parseEnsemble } from '../sff/ensemble.js';
 import { buildExportModel, exportedHeads, goodnessOutputName, type ExportBlock } from '../export/exportModel.js';
 import { buildSidecar, SPLIT_METADATA_KEY, writeSidecar } from '../export/sidecar.js';
 import type { SplitRecord } from '../data/split.js';
@@ -70,7 +70,8 @@ export async function exportBest(
   });
   const modelPath = join(cfg.out, 'model.onnx');
   saveModel(exported, modelPath);
-  const { reference, ...exportCheck } = await checkExport(exported, executor, data, cfg, weights, pm.inputName, rt, progress);
+  const { reference, ...checked } = await checkExport(exported, executor, data, cfg, weights, pm.inputName, rt, progress);
+  const exportCheck: ExportCheck = parseEnsemble(cfg.ensemble).kind === 'weighted' ? { ...checked, crossValidated: bestMetrics.ensemble.acc } : checked;
   const sidecarPath = join(cfg.out, 'model.json');
   writeSidecar(
     sidecarPath,

@@ -107,7 +107,8 @@ export function formatEvent(e: FinetuneEvent, verbosity: Verbosity = 'normal'): 
     case 'export': {
       const ok = e.check.maxAbsDiff <= e.check.tolerance;
       const lines = [
-        `${ok ? '✓' : '✗'} exported model reproduces training-time evaluation (max abs diff ${e.check.maxAbsDiff.toExponential(1)}, tolerance ${e.check.tolerance.toExponential(0)}; accuracy ${pct(e.check.accuracy)})`,
+        `${ok ? '✓' : '✗'} exported model reproduces training-time evaluation (max abs diff ${e.check.maxAbsDiff.toExponential(1)}, tolerance ${e.check.tolerance.toExponential(0)}; accuracy ${pct(e.check.accuracy)}` +
+          (e.check.crossValidated !== undefined ? ` on the validation images its ensemble weights were fitted on; ${pct(e.check.crossValidated)} cross-validated)` : ')'),
       ];
       if (quiet) return ok ? [] : lines;
       lines.push(`  heads in the export: ${e.heads.join(', ')}`);

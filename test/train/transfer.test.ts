@@ -16,6 +16,7 @@ import { blockLayout, buildEvalGraph } from '../../src/train/artifacts.js';
 import { BlockRunner } from '../../src/train/runner.js';
 import { createSession } from '../../src/runtime/session.js';
 import { evaluateModel } from '../../src/eval/evaluateModel.js';
+import { formatEvent } from '../../src/train/report.js';
 import { toyBatch } from '../baselines/helpers.js';
 import { resolveConfig, TRAIN_DEFAULTS, type RunConfig } from '../../src/train/options.js';
 import type { PreparedModel } from '../../src/train/model.js';
@@ -178,6 +179,10 @@ describe('held-out test split', () => {
     // The exported model on the test images is the validation-weighted ensemble of the trained blocks.
     expect(t.exported).toBeCloseTo(t.ensemble.acc, 6);
     expect(t.ensemble.weights).toEqual(r.best!.ensemble.weights);
+    // The export check scores validation with weights fitted there: it carries the cross-validated figure beside it, and says so.
+    expect(r.exportCheck!.crossValidated).toBe(r.best!.ensemble.acc);
+    const line = formatEvent({ type: 'export', path: r.modelPath!, sidecar: r.sidecarPath!, check: r.exportCheck!, heads: r.exportedHeads! })[0]!;
+    expect(line).toMatch(/accuracy [\d.]+% on the validation images its ensemble weights were fitted on; [\d.]+% cross-validated\)$/);
     expect(t.exported!).toBeGreaterThan(0.2);
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     expect(summary.test.exported).toBe(t.exported);

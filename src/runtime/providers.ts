@@ -155,6 +155,19 @@ export interface PlacementSummary {
   fallback: NodePlacement[];
 }
 
+/**
+ * Why sessions on this device cannot run from several threads at once, or undefined when they can.
+ * onnxruntime's WebGPU EP keeps one device context (one Dawn device and command encoder) for the
+ * whole process: two worker threads running sessions on it at the same time corrupt the shared
+ * encoder ("CommandEncoder is already finished") or crash the process (measured with onnxruntime-node
+ * 1.30 on SwiftShader, 5 of 6 two-thread runs). The CPU EP and the CUDA EP run sessions concurrently.
+ */
+export function concurrentSessionsBlocker(device?: string): string | undefined {
+  return parseDevice(device).kind === 'webgpu'
+    ? "onnxruntime's WebGPU EP shares one device context across the process and cannot run sessions from several threads at once"
+    : undefined;
+}
+
 export function summarisePlacement(device: Device, nodes: NodePlacement[]): PlacementSummary {
   const provider = PROVIDER_NAMES[device.kind];
   return { provider, nodes: nodes.length, fallback: nodes.filter((n) => n.provider !== provider) };
@@ -173,6 +186,6 @@ export function formatPlacement(s: PlacementSummary): string {
 export function placementLines(index: number, name: string, train?: PlacementSummary, evaluation?: PlacementSummary): string[] {
   const parts = [train && ['train step', train] as const, evaluation && ['eval', evaluation] as const].filter((p) => p !== undefined);
   if (!parts.length) return [];
-  if (parts.every(([, s]) => !s.fallback.length)) return [`    placement: ${parts.map(([k, s]) => `${k} ${formatPlacement(s)}`).join('; ')}`];
+  if (parts.every(([, s]) => !s.fallback.length)) return [`    block ${index} ${name} placement: ${parts.map(([k, s]) => `${k} ${formatPlacement(s)}`).join('; ')}`];
   return parts.filter(([, s]) => s.fallback.length).map(([k, s]) => `    block ${index} ${name} ${k}: ${formatPlacement(s)}`);
 }

@@ -13,9 +13,9 @@ import type { PreparedModel } from './model.js';
 import type { FinetuneOptions, RunConfig } from './options.js';
 import type { FinetuneEvent } from './events.js';
 import type { RunProgress } from './progress.js';
-import { buildTrainers, planStages, type Trainer } from './stages.js';
+import { buildTrainers, notePlacement, planStages, warnFallback, type Trainer } from './stages.js';
 import type { MatchedClassifier } from './classifierInit.js';
-import { pipelineWorkers, startPipeline } from './pipeline/executor.js';
+import { pipelineDeviceBlocker, pipelineWorkers, startPipeline } from './pipeline/executor.js';
 import type { BatchResult, BlockExecutor, EvalOptions } from './blockExecutor.js';
 
 export type { BatchResult, BlockExecutor, EvalOptions } from './blockExecutor.js';
@@ -96,9 +96,10 @@ export async function startExecutor(
 ): Promise<{ trainers: Trainer[]; executor: BlockExecutor }> {
   const setting = opts.pipeline ?? 'off';
   const note = (message: string) => emit({ type: 'note', message });
-  const workers = pipelineWorkers(setting, planStages(pm, cfg, headInit).length, rt.threads);
+  const blocker = pipelineDeviceBlocker(setting, rt.device);
+  const workers = blocker ? undefined : pipelineWorkers(setting, planStages(pm, cfg, headInit).length, rt.threads);
   if (workers === undefined || setting === 'off') {
-    if (setting === 'auto') note('pipeline auto: room for one worker only (one core or one block), so the blocks run serially');
+    if (setting === 'auto') note(blocker ? `pipeline auto: ${blocker}, so the blocks run serially` : 'pipeline auto: room for one worker only (one core or one block), so the blocks run serially');
     const built = await buildTrainers(pm, cfg, rt, emit, progress, true, signal, headInit);
     return { trainers: built.trainers, executor: new SerialExecutor(built.runners) };
   }
@@ -117,5 +118,9 @@ export async function startExecutor(
     calibration,
     log: note,
   });
+  // On a GPU device each worker probed where its blocks' nodes run, as a serial run does.
+  let fellBack = false;
+  for (const p of executor.pipeline.placements) fellBack = notePlacement(p, emit) || fellBack;
+  if (fellBack) warnFallback(rt.device, emit);
   return { trainers: built.trainers, executor };
 }

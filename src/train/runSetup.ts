@@ -6,6 +6,7 @@
 import { resolve } from 'node:path';
 import { prepareData, type PreparedData } from '../data/index.js';
 import { checkDevice, type RuntimeOptions } from '../runtime/session.js';
+import { pipelineDeviceBlocker } from './pipeline/executor.js';
 import { checkMemory, stepActivationBytes } from '../util/limits.js';
 import { prepareModel, type PreparedModel } from './model.js';
 import { defaultOut, resolveConfig, resumedOptions, splitFractions, type FinetuneOptions } from './options.js';
@@ -40,6 +41,7 @@ export async function setUpRun(opts: FinetuneOptions, emit: (e: FinetuneEvent) =
   const o = resumedOptions(opts, prior);
   const rt: RuntimeOptions = { device: opts.device, threads: opts.threads, memArena: opts.memArena };
 
+  pipelineDeviceBlocker(opts.pipeline ?? 'off', opts.device); // an option conflict needs no GPU to be refused
   await checkDevice(rt); // a device that cannot run fails here, before any work
   const pm = await prepareModel(o.model, { blocks: o.blocks ?? 'auto', imageSize: o.imageSize, dataPath: o.data });
   // Block names are known only now; a bad --freeze is still refused before anything is reported.

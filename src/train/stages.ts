@@ -21,7 +21,7 @@ import type { GradFormulations } from '../autodiff/index.js';
 import { blockLayout, buildEvalGraph, buildTrainStep, headPrefix, initialParams } from './artifacts.js';
 import type { BlockRunner } from './runner.js';
 import { runnerFor, toWorkerBlock } from './pipeline/blocks.js';
-import type { WorkerBlock } from './pipeline/messages.js';
+import type { BlockPlacementReport, WorkerBlock } from './pipeline/messages.js';
 import { bpBlock, type PreparedModel } from './model.js';
 import type { RunConfig } from './options.js';
 import { Plateau } from './schedule.js';
@@ -168,7 +168,7 @@ export async function buildTrainers(
     signal?.throwIfAborted();
     const { block, objective, role } = stage;
     const t0 = performance.now();
-    let placement: string[] = [];
+    let placement: BlockPlacementReport | undefined;
     const built = await buildBlockGraphs(trainers.length, stage, {
       classes: cfg.classes.length,
       batchSize: cfg.batchSize,
@@ -180,8 +180,8 @@ export async function buildTrainers(
       graphsDir: join(cfg.out, 'blocks'),
       device: runtime.device,
     });
-    // (Pipeline workers make their own sessions: placement is probed only for runners made here.)
-    if (sessions) runners.push(await runnerFor(built.graphs, runtime, (p) => (placement = placementLines(block.index, block.name, p.train, p.eval))));
+    // Pipeline workers make their own sessions and report placement when ready (train/executor.ts).
+    if (sessions) runners.push(await runnerFor(built.graphs, runtime, (p) => (placement = { index: block.index, name: block.name, ...p })));
     else graphs.push(built.graphs);
     const layout = built.layout;
     const headParamCount = objective.params.reduce((a, p) => a + p.init.length, 0);
@@ -196,13 +196,23 @@ export async function buildTrainers(
       probe: role === 'probe',
       buildSeconds: (performance.now() - t0) / 1000,
     });
-    // On a GPU device, where each node of the block's graphs runs (a run that falls back says so).
-    for (const line of placement) emit({ type: 'note', message: line });
-    fellBack ||= placement.some((l) => l.includes('FALLBACK'));
+    if (placement) fellBack = notePlacement(placement, emit) || fellBack;
     trainers.push({ ...stage, layout, plateau: Plateau.start(cfg.lr, cfg.lrPatience), headParamCount });
     phase.update(trainers.length);
   }
   phase.end();
-  if (fellBack) emit({ type: 'warning', message: `this run falls back to onnxruntime's CPU EP for some nodes on --device ${runtime.device} (listed per block above): it runs, slower, with tensors copied each step` });
+  if (fellBack) warnFallback(runtime.device, emit);
   return { trainers, runners, graphs };
+}
+
+/** On a GPU device, where each node of a block's graphs runs; true when some fall back to the CPU. */
+export function notePlacement(p: BlockPlacementReport, emit: (e: FinetuneEvent) => void): boolean {
+  const lines = placementLines(p.index, p.name, p.train, p.eval);
+  for (const message of lines) emit({ type: 'note', message });
+  return [p.train, p.eval].some((s) => s !== undefined && s.fallback.length > 0);
+}
+
+/** A run that falls back says so once, after the per-block lines. */
+export function warnFallback(device: string | undefined, emit: (e: FinetuneEvent) => void): void {
+  emit({ type: 'warning', message: `this run falls back to onnxruntime's CPU EP for some nodes on --device ${device} (listed per block above): it runs, slower, with tensors copied each step` });
 }

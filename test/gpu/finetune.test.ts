@@ -36,12 +36,14 @@ describe.skipIf(webgpuSkipReason !== undefined)('finetune on --device webgpu', (
     const logs: string[] = [];
     const r = await finetune({
       model: 'builtin:cnnb', data, imageSize: 16, batchSize: 8, epochs: 2, maxStepsPerEpoch: 4, valFraction: 0.25,
-      out: join(root, 'run'), quiet: true, device: 'webgpu', bnMomentum: 0.5,
+      out: join(root, 'run'), quiet: true, device: 'webgpu', bnMomentum: 0.5, pipeline: 'auto', threads: 2,
       onEvent: (e) => (e.type === 'note' || e.type === 'warning') && logs.push(e.message),
     });
+    // The WebGPU EP cannot run sessions from several threads, so --pipeline auto runs the blocks serially and says why.
+    expect(logs).toContain("pipeline auto: onnxruntime's WebGPU EP shares one device context across the process and cannot run sessions from several threads at once, so the blocks run serially");
     const placement = logs.filter((l) => l.includes('placement') || l.includes('FALLBACK') || l.includes('falls back'));
     expect(placement, logs.join('\n')).toHaveLength(3);
-    for (const l of placement) expect(l).toMatch(/^ {4}placement: train step all \d+ nodes on WebGpuExecutionProvider; eval all \d+ nodes on WebGpuExecutionProvider$/);
+    placement.forEach((l, k) => expect(l).toMatch(new RegExp(`^ {4}block ${k} block${k} placement: train step all \\d+ nodes on WebGpuExecutionProvider; eval all \\d+ nodes on WebGpuExecutionProvider$`)));
     expect(r.history).toHaveLength(2);
     // The run's own check ran the export on the same device; now the CPU EP evaluates it, on the
     // same validation images (the run's 25%, not eval's default share).

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import {
   bindingDir,
   checkProviderInstalled,
+  concurrentSessionsBlocker,
   CUDA_PROVIDER_LIBRARIES,
   DeviceError,
   executionProviders,
@@ -112,6 +113,13 @@ describe('placement reports', () => {
     expect(s.fallback.map((n) => n.node)).toEqual(['/loss/LogSoftmax', '/grad/Sum']);
     expect(formatPlacement(s)).toBe("FALLBACK: 2 of 3 nodes not on WebGpuExecutionProvider (1× LogSoftmax on CPU, 1× Sum on CPU; e.g. '/loss/LogSoftmax')");
     expect(placementLines(2, 'layer2', s, summarisePlacement(dev, nodes.slice(0, 1)))).toEqual([`    block 2 layer2 train step: ${formatPlacement(s)}`]);
-    expect(placementLines(0, 'stem', summarisePlacement(dev, nodes.slice(0, 1)))).toEqual(['    placement: train step all 1 nodes on WebGpuExecutionProvider']);
+    expect(placementLines(0, 'stem', summarisePlacement(dev, nodes.slice(0, 1)))).toEqual(['    block 0 stem placement: train step all 1 nodes on WebGpuExecutionProvider']);
+  });
+});
+
+describe('devices whose sessions cannot run on several threads at once', () => {
+  it('names the WebGPU EP (one process-wide device context), not the CPU or CUDA EPs', () => {
+    expect(concurrentSessionsBlocker('webgpu')).toMatch(/WebGPU EP shares one device context across the process/);
+    for (const d of [undefined, 'cpu', 'cuda', 'cuda:1']) expect(concurrentSessionsBlocker(d)).toBeUndefined();
   });
 });

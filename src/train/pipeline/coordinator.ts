@@ -12,7 +12,7 @@ import type { BlockState, BlockWeights } from '../runner.js';
 import type { BatchResult } from '../blockExecutor.js';
 import type { StagePlan } from './plan.js';
 import { numElements } from '../../ir/tensor.js';
-import type { BatchMessage, ControlReply, ControlRequest, DataMessage, InjectedFault, Mode, StageInit, WorkerBlock } from './messages.js';
+import type { BatchMessage, BlockPlacementReport, ControlReply, ControlRequest, DataMessage, InjectedFault, Mode, StageInit, WorkerBlock } from './messages.js';
 
 export class PipelineWorkerError extends Error {
   override name = 'PipelineWorkerError';
@@ -49,6 +49,8 @@ export class BlockPipeline {
   private readonly replies = new Map<number, unknown[]>();
   private readonly readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
   private readyCount = 0;
+  /** Per block, in block order once every worker is ready: where its sessions run (GPU devices). */
+  readonly placements: BlockPlacementReport[] = [];
   private readonly input: MessageChannel;
   /** Input buffers given back by stage 0. */
   private readonly spare: ArrayBuffer[] = [];
@@ -131,6 +133,8 @@ export class BlockPipeline {
 
   private onMessage(stage: number, m: ControlReply): void {
     if (m.type === 'ready') {
+      this.placements.push(...m.placements);
+      this.placements.sort((a, b) => a.index - b.index);
       if (++this.readyCount === this.workers.length) for (const w of this.readyWaiters.splice(0)) w.resolve();
     } else if (m.type === 'reply') {
       const r = this.requests.get(m.id);

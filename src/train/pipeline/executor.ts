@@ -8,6 +8,7 @@ import { batches, type ImageSet } from '../../data/index.js';
 import type { BatchResult, BlockExecutor, EvalOptions } from '../blockExecutor.js';
 import type { SplitGoodness } from '../evaluate.js';
 import { OptionError } from '../optionError.js';
+import { concurrentSessionsBlocker } from '../../runtime/providers.js';
 import type { BlockState, BlockWeights } from '../runner.js';
 import { BlockPipeline, type PipelineOptions } from './coordinator.js';
 import type { WorkerBlock } from './messages.js';
@@ -36,6 +37,16 @@ export function pipelineWorkers(setting: PipelineSetting, blocks: number, thread
   }
   if (setting > blocks) throw new OptionError(`--pipeline ${setting}: this run has ${blocks} block${blocks === 1 ? '' : 's'}, so at most ${blocks} pipeline worker${blocks === 1 ? '' : 's'}`);
   return setting;
+}
+
+/**
+ * Pipeline workers run sessions concurrently, which not every device allows: there `--pipeline N`
+ * is refused (checked before the device starts) and `auto` runs serially, for the reason returned.
+ */
+export function pipelineDeviceBlocker(setting: PipelineSetting, device: string | undefined): string | undefined {
+  const blocker = setting === 'off' ? undefined : concurrentSessionsBlocker(device);
+  if (blocker && setting !== 'auto') throw new OptionError(`--pipeline ${setting} on --device ${device}: ${blocker}; drop --pipeline (the blocks then run one after another on the GPU)`);
+  return blocker;
 }
 
 export class PipelinedExecutor implements BlockExecutor {

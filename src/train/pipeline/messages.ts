@@ -6,6 +6,7 @@
  */
 import type { MessagePort } from 'node:worker_threads';
 import type { BlockState, BlockWeights } from '../runner.js';
+import type { PlacementSummary } from '../../runtime/providers.js';
 
 /** One block as a worker rebuilds it: its graphs, initial weights and learning rate. */
 export interface WorkerBlock {
@@ -22,6 +23,14 @@ export interface WorkerBlock {
   /** Per-sample output shape (C, H, W), to preallocate the activation handed downstream. */
   outputShape: number[];
   lr: number;
+}
+
+/** Where one block's sessions run on a GPU device (empty on the CPU): train step and eval graph. */
+export interface BlockPlacementReport {
+  index: number;
+  name: string;
+  train?: PlacementSummary;
+  eval?: PlacementSummary;
 }
 
 /** A fault injected by tests: the worker throws or exits when it reaches `block` at training step `step` (1-based). */
@@ -91,6 +100,7 @@ export type ControlRequest =
 
 export type ControlReply =
   | { type: 'reply'; id: number; value: unknown }
-  | { type: 'ready' }
+  /** Sessions built; on a GPU device, where each block's nodes run (see createPlacedSession). */
+  | { type: 'ready'; placements: BlockPlacementReport[] }
   | ResultMessage
   | { type: 'failed'; block: number; message: string; stack?: string };

@@ -9,7 +9,7 @@ import { float32Tensor, imagesTensor, labelsTensor, type Tensor } from '../../ru
 import type { BlockRunner } from '../runner.js';
 import { runnerFor } from './blocks.js';
 import { numElements } from '../../ir/tensor.js';
-import type { BatchMessage, ControlReply, ControlRequest, DataMessage, StageInit } from './messages.js';
+import type { BatchMessage, BlockPlacementReport, ControlReply, ControlRequest, DataMessage, StageInit } from './messages.js';
 
 const init = workerData as StageInit;
 const port = parentPort!;
@@ -119,9 +119,11 @@ const enqueue = (job: () => Promise<void>) => {
 
 port.on('message', (r: ControlRequest) => (r.type === 'close' ? shutdown() : enqueue(async () => post({ type: 'reply', id: r.id, value: await control(r) }))));
 enqueue(async () => {
+  const placements: BlockPlacementReport[] = [];
   for (const b of init.blocks) {
     running[0] = b.index;
-    runners.push(await runnerFor(b, { threads: init.threads, ...(init.device ? { device: init.device } : {}), ...(init.memArena !== undefined ? { memArena: init.memArena } : {}) }));
+    const rt = { threads: init.threads, ...(init.device ? { device: init.device } : {}), ...(init.memArena !== undefined ? { memArena: init.memArena } : {}) };
+    runners.push(await runnerFor(b, rt, (p) => placements.push({ index: b.index, name: b.name, ...p })));
   }
   running[0] = -1;
   init.upstream.on('message', (m: DataMessage) => {
@@ -130,5 +132,5 @@ enqueue(async () => {
   init.downstream?.on('message', (m: DataMessage) => {
     if (m.type === 'free') spare.push(m.buffer);
   });
-  post({ type: 'ready' });
+  post({ type: 'ready', placements });
 });

@@ -15,6 +15,7 @@ import type { finetune as Finetune, FinetuneResult } from '../../../src/train/fi
 import type { readCheckpoint as ReadCheckpoint } from '../../../src/train/checkpoint.js';
 import { CLI as cli, REPO_ROOT as root } from '../../helpers/cli.js';
 
+
 const tmp = () => mkdtempSync(join(tmpdir(), 'sff-pipe-'));
 let finetune: typeof Finetune;
 let readCheckpoint: typeof ReadCheckpoint;
@@ -98,6 +99,12 @@ describe('pipelined block training', () => {
     await expect(run).rejects.toThrow(message);
     await expect(run).rejects.toMatchObject({ name: 'PipelineWorkerError', block });
   }, 600_000);
+
+  it('refuses --pipeline N on --device webgpu before any session starts (its EP cannot run sessions on several threads)', async () => {
+    await expect(finetune(base(tmp(), { device: 'webgpu', pipeline: 2, threads: 2 }))).rejects.toThrow(
+      /^--pipeline 2 on --device webgpu: onnxruntime's WebGPU EP shares one device context across the process and cannot run sessions from several threads at once; drop --pipeline/,
+    );
+  }, 120_000);
 
   it('resumes after SIGKILL under the pipeline and ends with the serial run\'s metrics (CLI)', async () => {
     const args = (out: string, pipeline: string[]) => ['builtin:cnnb', '--data', 'builtin:shapes', '--image-size', '16', '--batch-size', '64', '--max-steps', '12', '--epochs', '3', ...pipeline, '--out', out, '--no-export'];

@@ -247,7 +247,7 @@ export const trainCommand: CommandModule<object, TrainArgs> = {
       .option('export-scores', { type: 'string', group: G.exp, choices: ['logits', 'probabilities'], describe: "model.onnx's `scores`: ensemble goodness, or its softmax", defaultDescription: 'logits' })
       .option('export-dtype', { type: 'string', group: G.exp, choices: ['float32', 'float16'], describe: 'weight storage in model.onnx (float16: half the file, float32 arithmetic)', defaultDescription: "the source model's: float16 for a float16 model, else float32" })
       .option('threads', { type: 'number', group: G.rt, describe: 'onnxruntime intra-op threads; with --pipeline, the total over its workers', defaultDescription: 'all cores' })
-      .option('pipeline', { type: 'string', group: G.rt, describe: 'auto | off | N: blocks as a pipeline of N worker threads (auto: balanced on measured block costs)', defaultDescription: 'off' })
+      .option('pipeline', { type: 'string', group: G.rt, describe: 'auto | off | N: blocks as a pipeline of N worker threads (auto: balanced on measured block costs; not on --device webgpu, whose EP cannot run sessions from several threads)', defaultDescription: 'off' })
       .option('device', { type: 'string', group: G.rt, describe: `${DEVICE_HELP} (webgpu: onnxruntime's bundled WebGPU EP, over Vulkan)`, defaultDescription: 'cpu' })
       .option('mem-arena', { type: 'boolean', group: G.rt, describe: "onnxruntime's per-session CPU memory arena", defaultDescription: 'off (one session per block)' }) as unknown as Argv<TrainArgs>,
   handler: async (argv) => {

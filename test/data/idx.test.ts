@@ -71,7 +71,7 @@ try {
   const f = files.find((l) => l.endsWith('train-images-idx3-ubyte.gz'));
   if (f && fs.existsSync(f)) fashionDir = path.dirname(f);
 } catch { /* not installed */ }
-if (!fashionDir) console.warn('dataset-fashion-mnist not installed: skipping the real Fashion-MNIST test');
+if (!fashionDir) console.warn('dataset-fashion-mnist not installed (apt-get install dataset-fashion-mnist; .ci/run installs it): skipping the real Fashion-MNIST test');
 
 describe.skipIf(!fashionDir)('real Fashion-MNIST (dataset-fashion-mnist package)', () => {
   it('reads 60,000 + 10,000 images with class names', async () => {

@@ -49,8 +49,8 @@ async function probe(): Promise<string | undefined> {
   } catch (e) {
     const why = String(e instanceof Error ? e.message : e).split('\n')[0]!.slice(0, 200);
     return (
-      `no WebGPU adapter (${why}). Install Debian's chromium package for SwiftShader ` +
-      '(`apt-get install chromium`; the tests find its ICD, or set VK_ICD_FILENAMES), or run on a machine with a Vulkan GPU driver'
+      `no WebGPU adapter (${why}). Install Debian's chromium package for SwiftShader and the Vulkan loader ` +
+      '(`apt-get install chromium libvulkan1`; the tests find its ICD, or set VK_ICD_FILENAMES), or run on a machine with a Vulkan GPU driver'
     );
   }
 }

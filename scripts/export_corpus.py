@@ -32,12 +32,12 @@ no ONNX Bernoulli in 1.13) is listed in the manifest with `exportError` and no f
 Idempotent: a graph that already exists is skipped unless --force. Files are written to a
 temporary name and renamed, so an interrupted run leaves no partial file.
 """
-import argparse
 import json
 import os
 import sys
 import time
-import warnings
+
+from fixture_common import already_exported, export_onnx, fixture_args, randomise_batchnorm
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.join(os.path.dirname(HERE), "fixtures", "corpus")
@@ -86,12 +86,7 @@ def build(arch):
         # The auxiliary classifiers only exist in training; users export the main output.
         kwargs.update(aux_logits=False, init_weights=True)
     model = getattr(torchvision.models, arch)(**kwargs)
-    with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                c = mod.num_features
-                mod.running_mean.copy_(torch.randn(c) * 0.1)
-                mod.running_var.copy_(torch.rand(c) + 0.5)
+    randomise_batchnorm(model)
     return model
 
 
@@ -106,26 +101,10 @@ def export(arch, mode, variant, path):
         axes = {"input": {0: "N"}, "logits": {0: "N"}}
     if dyn_hw:
         axes["input"] = {**axes.get("input", {}), 2: "H", 3: "W"}
-    kwargs = dict(
-        input_names=["input"],
-        output_names=["logits"],
-        opset_version=opset,
-        keep_initializers_as_inputs=inits_as_inputs,
-    )
+    kwargs = dict(opset_version=opset, keep_initializers_as_inputs=inits_as_inputs)
     if axes:
         kwargs["dynamic_axes"] = axes
-    if mode == "eval":
-        model.eval()
-        kwargs["do_constant_folding"] = True
-    else:
-        model.train()
-        kwargs["training"] = torch.onnx.TrainingMode.TRAINING
-        kwargs["do_constant_folding"] = False
-    tmp = path + ".tmp"
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, x, tmp, **kwargs)
-    os.replace(tmp, path)
+    export_onnx(model, x, path, mode, **kwargs)
     return {
         "opset": opset,
         "dynamicBatch": dyn_batch,
@@ -150,13 +129,8 @@ def plan(ci, only):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=DEFAULT_OUT)
-    ap.add_argument("--force", action="store_true")
-    ap.add_argument("--ci", action="store_true", help="the CI subset: every arch at opset 17, other opsets for a few")
-    ap.add_argument("--only", nargs="*", help="arch names to export")
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
+    ci_flag = ("--ci", {"action": "store_true", "help": "the CI subset: every arch at opset 17, other opsets for a few"})
+    args = fixture_args(__doc__, DEFAULT_OUT, "arch names to export", [ci_flag])
     manifest_path = os.path.join(args.out, "manifest.json")
     entries = {}
     if os.path.exists(manifest_path):
@@ -173,9 +147,7 @@ def main():
         if failed and not args.force:
             print(f"failed  {path} (earlier run: {failed})")
             info["exportError"] = failed
-        elif os.path.exists(path) and os.path.getsize(path) > 0 and not args.force:
-            print(f"ok      {path}")
-        else:
+        elif not already_exported(path, args.force):
             t = time.time()
             try:
                 info = export(arch, mode, variant, path)

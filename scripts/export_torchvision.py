@@ -26,10 +26,10 @@ All models have random weights (torch.manual_seed(0) before construction), input
 Idempotent: a fixture that already exists is skipped unless --force. Every file is
 written to a temporary name and renamed, so an interrupted run leaves no partial file.
 """
-import argparse
 import os
 import sys
-import warnings
+
+from fixture_common import already_exported, export_onnx, fixture_args
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_OUT = os.path.join(os.path.dirname(HERE), "fixtures", "torchvision")
@@ -54,39 +54,16 @@ def export(name, arch, form, opset, classes, out_dir):
     model = getattr(torchvision.models, arch)(num_classes=classes)
     x = torch.randn(1, 3, 224, 224)
     path = os.path.join(out_dir, name + ".onnx")
-    tmp = path + ".tmp"
-    kwargs = dict(
-        input_names=["input"],
-        output_names=["logits"],
-        dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}},
-        opset_version=opset,
-    )
-    if form == "eval":
-        model.eval()
-        kwargs["do_constant_folding"] = True
-    else:
-        model.train()
-        kwargs["training"] = torch.onnx.TrainingMode.TRAINING
-        kwargs["do_constant_folding"] = False
-    with warnings.catch_warnings(), torch.no_grad():
-        warnings.simplefilter("ignore")
-        torch.onnx.export(model, x, tmp, **kwargs)
-    os.replace(tmp, path)
+    export_onnx(model, x, path, form, dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, opset_version=opset)
     return path
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=DEFAULT_OUT)
-    ap.add_argument("--force", action="store_true")
-    ap.add_argument("--only", nargs="*", help="fixture names (without .onnx) to export")
-    args = ap.parse_args()
-    os.makedirs(args.out, exist_ok=True)
+    args = fixture_args(__doc__, DEFAULT_OUT, "fixture names (without .onnx) to export")
     todo = [s for s in specs() if not args.only or s[0] in args.only]
     for name, arch, form, opset, classes in todo:
         path = os.path.join(args.out, name + ".onnx")
-        if os.path.exists(path) and os.path.getsize(path) > 0 and not args.force:
-            print(f"ok      {path}")
+        if already_exported(path, args.force):
             continue
         export(name, arch, form, opset, classes, args.out)
         print(f"export  {path} ({os.path.getsize(path) / 1e6:.1f} MB)")

@@ -21,17 +21,12 @@ warnings.filterwarnings("ignore")
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torchvision  # noqa: E402
+from fixture_common import randomise_batchnorm  # noqa: E402
 
 
 def dump(model: torch.nn.Module, size: int, prefix: str) -> None:
+    randomise_batchnorm(model, affine=True)
     with torch.no_grad():
-        for mod in model.modules():
-            if isinstance(mod, torch.nn.BatchNorm2d):
-                c = mod.num_features
-                mod.running_mean.copy_(torch.randn(c) * 0.1)
-                mod.running_var.copy_(torch.rand(c) + 0.5)
-                mod.weight.copy_(torch.rand(c) + 0.5)
-                mod.bias.copy_(torch.randn(c) * 0.1)
         model.eval()
         x = torch.randn(2, 3, size, size)
         logits = model(x)

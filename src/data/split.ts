@@ -48,10 +48,6 @@ export function stratifiedSplit(
 }
 
 /**
- * Parses a `--split` value "train/val/test" in percent or fractions (e.g. "70/15/15", or
- * "80/20" for no test part) into the validation and test fractions of the whole data set.
- */
-/**
  * The cut a run made of its training data (data as `resolveInput` gives it), recorded in the
  * export's metadata so `eval` on the same data scores the same validation or test images.
  */
@@ -68,6 +64,10 @@ export function formatShares(r: Pick<SplitRecord, 'valFraction' | 'testFraction'
   return [1 - r.valFraction - r.testFraction, r.valFraction, ...(r.testFraction > 0 ? [r.testFraction] : [])].map(pct).join('/');
 }
 
+/**
+ * Parses a `--split` value "train/val/test" in percent or fractions (e.g. "70/15/15", or
+ * "80/20" for no test part) into the validation and test fractions of the whole data set.
+ */
 export function parseSplit(s: string): { valFraction: number; testFraction: number } {
   const parts = s.split('/').map((p) => Number(p.trim()));
   if ((parts.length !== 2 && parts.length !== 3) || parts.some((p) => !Number.isFinite(p) || p < 0))

@@ -289,5 +289,3 @@ export function resumedOptions(opts: FinetuneOptions, prior: RunConfig | undefin
 export function defaultOut(shortName: string): string {
   return join('artifacts', safeFileName(shortName, 'model'));
 }
-
-/** Input paths absolute in the configuration (stored relative to the run folder); built-ins as they are. */

@@ -15,7 +15,6 @@ import type { finetune as Finetune, FinetuneResult } from '../../../src/train/fi
 import type { readCheckpoint as ReadCheckpoint } from '../../../src/train/checkpoint.js';
 import { CLI as cli, REPO_ROOT as root } from '../../helpers/cli.js';
 
-
 const tmp = () => mkdtempSync(join(tmpdir(), 'sff-pipe-'));
 let finetune: typeof Finetune;
 let readCheckpoint: typeof ReadCheckpoint;
